@@ -1,0 +1,48 @@
+// swift-tools-version:6.0
+// Tally: a real-time progress server for data imports.
+// Layers point down only (see docs/ARCHITECTURE.md): codecs import no sockets, and nothing
+// imports TallyApp except the `tally` executable and tests.
+import PackageDescription
+
+let package = Package(
+    name: "Tally",
+    products: [
+        .executable(name: "tally", targets: ["tally"]),
+    ],
+    targets: [
+        // C shims: declarations only, no logic.
+        .target(name: "CSystem"),
+        .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+
+        // Pure codecs: bytes in, values out.
+        .target(name: "HTTP1Codec"),
+        .target(name: "WebSocketCodec", dependencies: ["CZlib", "COpenSSL"]),
+        .target(name: "CSVCodec"),
+
+        // I/O and storage.
+        .target(name: "Reactor", dependencies: ["CSystem"]),
+        .target(name: "HTTPServer", dependencies: ["Reactor", "HTTP1Codec", "WebSocketCodec", "CZlib", "COpenSSL"]),
+        .target(name: "Storage", dependencies: ["CSQLite"]),
+
+        // Domain.
+        .target(name: "Progress"),
+        .target(name: "Imports", dependencies: ["CSVCodec", "Storage", "Progress"]),
+
+        // Wiring and the executable.
+        .target(name: "TallyApp", dependencies: ["HTTPServer", "Imports", "Progress", "Storage"]),
+        .executableTarget(name: "tally", dependencies: ["TallyApp"]),
+
+        .testTarget(name: "HTTP1CodecTests", dependencies: ["HTTP1Codec"]),
+        .testTarget(name: "WebSocketCodecTests", dependencies: ["WebSocketCodec"]),
+        .testTarget(name: "CSVCodecTests", dependencies: ["CSVCodec"], resources: [.copy("Resources")]),
+        .testTarget(name: "ReactorTests", dependencies: ["Reactor"]),
+        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer"]),
+        .testTarget(name: "StorageTests", dependencies: ["Storage"]),
+        .testTarget(name: "ProgressTests", dependencies: ["Progress"]),
+        .testTarget(name: "ImportsTests", dependencies: ["Imports"]),
+        .testTarget(name: "TallyAppTests", dependencies: ["TallyApp"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,6 @@
+import Testing
+@testable import TallyApp
+
+@Test func TallyAppModuleLoads() {
+    #expect(String(describing: TallyAppPlaceholder.self) == "TallyAppPlaceholder")
+}
