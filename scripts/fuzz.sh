@@ -23,7 +23,8 @@ for name in "${names[@]}"; do
     mkdir -p "$out/corpus" "$out/crashes"
     sources=()
     while read -r src; do
-        [ -n "$src" ] && for f in "$src"/*.swift "$src"/**/*.swift; do [ -f "$f" ] && sources+=("$f"); done
+        [ -n "$src" ] || continue
+        while IFS= read -r f; do sources+=("$f"); done < <(find "$src" -name '*.swift' | sort)
     done < "$dir/sources.txt"
     echo "== building $name (${#sources[@]} source files)"
     swiftc -O -sanitize=fuzzer,address -parse-as-library -module-name "Fuzz_$name" \
