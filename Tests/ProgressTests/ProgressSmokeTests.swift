@@ -1,6 +1,0 @@
-import Testing
-@testable import Progress
-
-@Test func ProgressModuleLoads() {
-    #expect(String(describing: ProgressPlaceholder.self) == "ProgressPlaceholder")
-}
