@@ -88,12 +88,13 @@ function listOf(body, ...keys) {
   return [];
 }
 
-/** Reads the paging fields the server may send, whatever their exact names. */
-function pageInfo(body, page, count) {
+/** Paging of a `{items…, next, total?}` answer fetched with limit/offset. */
+function pageInfo(body, page, count, perPage) {
   const b = body && !Array.isArray(body) ? body : {};
-  const pages = b.pages ?? b.totalPages ?? (b.total != null && b.pageSize ? Math.ceil(b.total / b.pageSize) : null);
-  const hasNext = b.hasMore ?? b.hasNext ?? (b.next != null ? Boolean(b.next) : pages != null ? page < pages : count > 0 && count >= (b.pageSize ?? b.perPage ?? 50));
-  return { pages, hasNext: Boolean(hasNext), total: b.total ?? null };
+  const total = Number.isFinite(b.total) ? b.total : null;
+  const pages = total !== null ? Math.max(1, Math.ceil(total / perPage)) : null;
+  const hasNext = 'next' in b ? b.next !== null && b.next !== '' : pages !== null ? page < pages : count >= perPage;
+  return { pages, hasNext: Boolean(hasNext), total };
 }
 
 // ---- small DOM helpers ----
@@ -160,6 +161,8 @@ function showConnection(state, info = {}) {
 
 // ---- job list ----
 
+const JOBS_PER_PAGE = 20;
+const ERRORS_PER_PAGE = 25;
 const jobs = new Map();
 const list = { page: 1, filter: '', order: [], hasNext: false, loading: false };
 let listRenderQueued = false;
@@ -172,7 +175,7 @@ function matchesFilter(job) {
 
 async function loadJobs() {
   list.loading = true;
-  const query = new URLSearchParams({ page: String(list.page) });
+  const query = new URLSearchParams({ limit: String(JOBS_PER_PAGE), offset: String((list.page - 1) * JOBS_PER_PAGE) });
   if (list.filter) query.set('state', list.filter);
   try {
     const body = await api(`/api/jobs?${query}`);
@@ -184,7 +187,7 @@ async function loadJobs() {
       if (!known || !(known.seq > job.seq)) jobs.set(job.id, job);
       list.order.push(job.id);
     }
-    const info = pageInfo(body, list.page, items.length);
+    const info = pageInfo(body, list.page, items.length, JOBS_PER_PAGE);
     list.hasNext = info.hasNext;
     list.pages = info.pages;
     showBanner('');
@@ -390,22 +393,38 @@ $('upload-form').addEventListener('submit', (event) => {
   const delimiter = $('opt-delimiter').value;
   query.set('delimiter', delimiter === 'tab' ? '\t' : delimiter);
   query.set('header', $('opt-header').checked ? 'true' : 'false');
-  const schema = $('opt-schema').value.trim();
-  if (schema) {
-    try {
-      const parsed = JSON.parse(schema);
-      if (!parsed || typeof parsed !== 'object') throw new Error('not an object');
-      query.set('schema', JSON.stringify(parsed));
-    } catch {
-      uploadError('The schema is not valid JSON: it should look like {"id": "integer", "email": "text"}.');
+  const schemaText = $('opt-schema').value.trim();
+  let schema = null;
+  if (schemaText) {
+    schema = schemaDocument(schemaText);
+    if (!schema) {
+      uploadError('The schema is not valid JSON. See docs/SCHEMA.md: {"columns":[{"name":"id","type":"integer"}]}, or the short form {"id":"integer","email":"text"}.');
       $('opt-schema').focus();
       return;
     }
   }
-  upload(selectedFile, query);
+  upload(selectedFile, query, schema);
 });
 
-function upload(file, query) {
+/**
+ * The schema as the server wants it (docs/SCHEMA.md), from either that document or the short
+ * form `{"id": "integer", "email": "text"}`; null when it is not JSON.
+ */
+function schemaDocument(text) {
+  let parsed;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    return null;
+  }
+  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) return null;
+  if (Array.isArray(parsed.columns)) return JSON.stringify(parsed);
+  const entries = Object.entries(parsed);
+  if (entries.length === 0 || !entries.every(([, type]) => typeof type === 'string')) return null;
+  return JSON.stringify({ columns: entries.map(([name, type]) => ({ name, type })) });
+}
+
+function upload(file, query, schema) {
   const xhr = new XMLHttpRequest();
   uploadRequest = xhr;
   const started = performance.now();
@@ -478,7 +497,11 @@ function upload(file, query) {
   xhr.open('POST', `${server}/api/imports?${query}`);
   if (token) xhr.setRequestHeader('Authorization', `Bearer ${token}`);
   xhr.setRequestHeader('Accept', 'application/json');
+  // Options also go in the form, before the file, so that the server reads them first;
+  // the schema goes only there, as it can be longer than a URL should be.
   const form = new FormData();
+  for (const [key, value] of query) form.append(key, value);
+  if (schema) form.append('schema', schema);
   form.append('file', file, file.name);
   xhr.send(form);
 }
@@ -647,14 +670,14 @@ async function loadErrors() {
   const pageNumber = page.errorsPage;
   let body;
   try {
-    body = await api(`/api/jobs/${encodeURIComponent(id)}/errors?page=${pageNumber}`);
+    body = await api(`/api/jobs/${encodeURIComponent(id)}/errors?limit=${ERRORS_PER_PAGE}&offset=${(pageNumber - 1) * ERRORS_PER_PAGE}`);
   } catch (error) {
     if (page.id === id && error.status !== 404) $('errors-empty').textContent = `Could not load the row errors: ${error.message}`;
     return;
   }
   if (page.id !== id || page.errorsPage !== pageNumber) return;
   const items = listOf(body, 'errors', 'items', 'data');
-  const info = pageInfo(body, pageNumber, items.length);
+  const info = pageInfo(body, pageNumber, items.length, ERRORS_PER_PAGE);
   page.errorsHasNext = info.hasNext;
   const tbody = $('errors-table').querySelector('tbody');
   tbody.replaceChildren(...items.map((item) => errorRow(item)));
@@ -671,16 +694,16 @@ async function loadErrors() {
 }
 
 function errorRow(item) {
-  const row = item.row ?? item.line ?? item.rowNumber ?? '';
-  const column = item.column ?? item.field ?? '';
+  const row = item.row ?? '';
+  const line = item.line != null && item.line !== item.row ? ` (line ${item.line})` : '';
   const problem = item.message || item.code || '';
-  let value = item.value ?? item.raw ?? '';
-  if (typeof value !== 'string') value = JSON.stringify(value);
+  let raw = item.raw ?? '';
+  if (typeof raw !== 'string') raw = JSON.stringify(raw);
   return el('tr', {},
-    el('td', { class: 'num', text: String(row) }),
-    el('td', { text: String(column) }),
+    el('td', { class: 'num', text: `${row}${line}` }),
+    el('td', { text: item.column ?? '' }),
     el('td', { text: problem, title: item.code || '' }),
-    el('td', { class: 'value', text: value }));
+    el('td', { class: 'value', text: raw, title: raw }));
 }
 
 $('errors-prev').addEventListener('click', () => {
