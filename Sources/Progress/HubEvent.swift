@@ -51,28 +51,41 @@ public struct HubEventDraft: Sendable {
     public let json: [UInt8]
 }
 
+/// An event encoded for one transport, shared by every subscriber that uses it.
+///
+/// A class so that handing it out costs a reference count, and so that the wiring layer can
+/// wrap whatever its connections write (the server's shared buffers) without Progress
+/// knowing the type.
+public protocol HubPayload: AnyObject, Sendable {}
+
+/// A payload that is just bytes; enough for tests and for transports that copy anyway.
+public final class HubBytes: HubPayload {
+    /// The encoded bytes.
+    public let bytes: [UInt8]
+
+    /// Wraps `bytes`.
+    public init(_ bytes: [UInt8]) { self.bytes = bytes }
+}
+
 /// A transport encoding computed once per event and shared by every subscriber that uses it:
 /// for example a WebSocket text frame or an SSE record.
 public struct HubEncoder: Sendable {
     /// A name to look the encoding up by (`"ws"`, `"sse"`).
     public let name: String
-    /// Turns the event into the bytes a transport writes as they are.
-    public let encode: @Sendable (HubEventDraft) -> [UInt8]
+    /// Turns the event into what the transport writes as it is.
+    public let encode: @Sendable (HubEventDraft) -> any HubPayload
 
     /// Creates an encoder.
-    public init(name: String, encode: @escaping @Sendable (HubEventDraft) -> [UInt8]) {
+    public init(name: String, encode: @escaping @Sendable (HubEventDraft) -> any HubPayload) {
         self.name = name
         self.encode = encode
     }
 }
 
-/// A handle on one of a hub's encodings; `.json` is always available.
+/// A handle on one of a hub's encodings, from `ProgressHub.format(named:)`.
 public struct HubFormat: Sendable, Hashable {
-    /// The position of the encoding in the event (0 is the plain JSON).
+    /// The position of the encoding in the hub's encoder list.
     public let index: Int
-
-    /// The event as a plain JSON object.
-    public static let json = HubFormat(index: 0)
 
     init(index: Int) { self.index = index }
 }
@@ -89,8 +102,10 @@ public final class HubEvent: Sendable {
     public let isTerminal: Bool
     /// True for a snapshot that replaces events the subscriber missed.
     public let isResync: Bool
-    /// Every encoding of the event; index 0 is the plain JSON object.
-    let encodings: [[UInt8]]
+    /// The event as a JSON object: `{"type":"progress","seq":…,…}`.
+    public let json: [UInt8]
+    /// The event in each of the hub's encodings, in the hub's encoder order.
+    let payloads: [any HubPayload]
     /// Where the snapshot's own fields start in `json` (after the `"type"` prefix).
     let bodyOffset: Int
 
@@ -108,18 +123,14 @@ public final class HubEvent: Sendable {
         self.bodyOffset = offset
         let draft = HubEventDraft(job: job, seq: seq, type: type, isTerminal: isTerminal,
                                   isResync: isResync, json: json)
-        var encodings: [[UInt8]] = [json]
-        encodings.reserveCapacity(encoders.count + 1)
-        for encoder in encoders { encodings.append(encoder.encode(draft)) }
-        self.encodings = encodings
+        self.json = json
+        self.payloads = encoders.map { $0.encode(draft) }
     }
 
-    /// The event as a JSON object: `{"type":"progress","seq":…,…}`.
-    public var json: [UInt8] { encodings[0] }
-
-    /// The event in the given encoding; the same array for every caller, never copied.
-    public func encoded(_ format: HubFormat) -> [UInt8] {
-        format.index < encodings.count ? encodings[format.index] : encodings[0]
+    /// The event in the given encoding: the same object for every caller, never copied.
+    /// Nil only for a format of another hub.
+    public func encoded(_ format: HubFormat) -> (any HubPayload)? {
+        format.index >= 0 && format.index < payloads.count ? payloads[format.index] : nil
     }
 
     /// The job snapshot alone, without the event's `type` (what `GET /api/jobs/{id}` returns).

@@ -42,9 +42,9 @@ public final class LocalProgressHub: ProgressHub, HubSubscriptionOwner {
                 snapshotProvider: SnapshotProvider? = nil) {
         self.configuration = configuration
         self.encoders = encoders
-        var formats: [String: HubFormat] = ["json": .json]
+        var formats: [String: HubFormat] = [:]
         for (index, encoder) in encoders.enumerated() {
-            formats[encoder.name] = HubFormat(index: index + 1)
+            formats[encoder.name] = HubFormat(index: index)
         }
         self.formats = formats
         self.provider = Mutex(snapshotProvider)
