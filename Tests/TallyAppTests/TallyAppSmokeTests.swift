@@ -1,6 +1,0 @@
-import Testing
-@testable import TallyApp
-
-@Test func TallyAppModuleLoads() {
-    #expect(String(describing: TallyAppPlaceholder.self) == "TallyAppPlaceholder")
-}
