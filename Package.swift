@@ -25,13 +25,14 @@ let package = Package(
         .target(name: "Reactor", dependencies: ["CSystem"]),
         .target(name: "HTTPServer", dependencies: ["Reactor", "HTTP1Codec", "WebSocketCodec", "CZlib", "COpenSSL"]),
         .target(name: "Storage", dependencies: ["CSQLite"]),
+        .target(name: "Auth", dependencies: ["COpenSSL"], exclude: ["README.md"]),
 
         // Domain.
         .target(name: "Progress"),
         .target(name: "Imports", dependencies: ["CSVCodec", "Storage", "Progress"]),
 
         // Wiring and the executable.
-        .target(name: "TallyApp", dependencies: ["HTTPServer", "Imports", "Progress", "Storage"]),
+        .target(name: "TallyApp", dependencies: ["HTTPServer", "Imports", "Progress", "Storage", "Auth"]),
         .executableTarget(name: "tally", dependencies: ["TallyApp"]),
 
         .testTarget(name: "HTTP1CodecTests", dependencies: ["HTTP1Codec"]),
@@ -42,6 +43,7 @@ let package = Package(
         .testTarget(name: "StorageTests", dependencies: ["Storage"]),
         .testTarget(name: "ProgressTests", dependencies: ["Progress"]),
         .testTarget(name: "ImportsTests", dependencies: ["Imports"]),
+        .testTarget(name: "AuthTests", dependencies: ["Auth"]),
         .testTarget(name: "TallyAppTests", dependencies: ["TallyApp"]),
     ],
     swiftLanguageModes: [.v6]
