@@ -33,7 +33,7 @@ let package = Package(
 
         // Wiring and the executable.
         .target(name: "TallyApp", dependencies: ["HTTPServer", "Imports", "Progress", "Storage", "Auth"]),
-        .executableTarget(name: "tally", dependencies: ["TallyApp"]),
+        .executableTarget(name: "tally", dependencies: ["TallyApp", "Auth"]),
 
         .testTarget(name: "HTTP1CodecTests", dependencies: ["HTTP1Codec"]),
         .testTarget(name: "WebSocketCodecTests", dependencies: ["WebSocketCodec"]),

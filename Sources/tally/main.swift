@@ -21,6 +21,7 @@ func printError(_ message: String) {
 let subcommands: [Subcommand] = [
     Subcommand(name: "serve", summary: "run the progress server with the dashboard", run: runServe),
     Subcommand(name: "import", summary: "import a CSV file locally with a progress bar", run: runImport),
+    Subcommand(name: "token", summary: "mint a subscribe token for one job or all", run: runToken),
 ]
 
 func printUsage(_ subcommands: [Subcommand]) {
