@@ -340,7 +340,7 @@ export function subscribe(jobId, options = {}) {
     const url = withToken(webSocketURL(base, '/ws', env.location), true);
     let socket;
     let timer = null;
-    let gotMessage = false;
+    let subscribed = false;
     let closing = false;
     const stopTimer = () => { timer = cancel(timer); };
     const dead = (reason) => {
@@ -356,13 +356,13 @@ export function subscribe(jobId, options = {}) {
     const armIdle = () => {
       stopTimer();
       timer = later(() => {
+        // The deadline is armed before sending, so that an answer, however quick, re-arms it.
+        timer = later(() => dead('ws-silent'), config.wsPongTimeout);
         try {
           socket.send(JSON.stringify({ type: 'ping' }));
         } catch {
           dead('ws-send-failed');
-          return;
         }
-        timer = later(() => dead('ws-silent'), config.wsPongTimeout);
       }, config.wsPingAfter);
     };
     try {
@@ -393,25 +393,33 @@ export function subscribe(jobId, options = {}) {
         return;
       }
       armIdle();
-      if (!gotMessage) {
-        gotMessage = true;
+      if (!message || typeof message !== 'object') return;
+      const confirms = message.type !== 'error' && message.type !== 'pong' && message.type !== 'unsubscribed';
+      if (!subscribed && confirms) {
+        // Live once the subscription is confirmed (or its first event arrives), not merely
+        // open: a socket whose subscription is refused must count as a failure.
+        subscribed = true;
         ctx.live();
         if (ctx.dead) return;
       }
-      if (!message || typeof message !== 'object') return;
       switch (message.type) {
         case 'subscribed':
+          return;
         case 'unsubscribed':
         case 'pong':
           return;
         case 'error': {
           const code = String(message.code || '');
-          // An older server may not know "ping": its bad_message answer still proves liveness.
-          if (code === 'ws.bad_message') return;
+          const error = new TallyClientError(code || 'ws.error', String(message.message || code));
           if (isFatalCode(code)) {
-            ctx.fail({ fatal: true, error: new TallyClientError(code, String(message.message || code)) });
-          } else {
-            safeCall(onError, new TallyClientError(code || 'ws.error', String(message.message || code)));
+            ctx.fail({ fatal: true, error });
+          } else if (!subscribed) {
+            // The subscription itself was refused (a limit, say): this socket is no use.
+            safeCall(onError, error);
+            dead('ws-subscribe-refused');
+          } else if (code !== 'ws.bad_message') {
+            // An older server may not know "ping": its bad_message answer still proves liveness.
+            safeCall(onError, error);
           }
           return;
         }

@@ -208,6 +208,11 @@ export class TallyProgress extends ElementBase {
     return this._connection.state;
   }
 
+  /** Details of the connection state: `{transport, retryIn, reason, …}`. */
+  get connectionInfo() {
+    return this._connection.info;
+  }
+
   /** Extra options for `subscribe` (tests inject fakes here); set before connecting. */
   get clientOptions() {
     return this._clientOptions || {};

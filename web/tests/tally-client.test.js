@@ -531,3 +531,36 @@ test('with the token in the query, HTTP requests carry ?token= and no header', a
   assert.equal(header.server.requests[0].init.headers.Authorization, 'Bearer abc');
   assert.doesNotMatch(header.server.requests[0].url, /token=/);
 });
+
+test('a refused subscription (a limit, not auth) counts as a WebSocket failure', async () => {
+  const { clock, server, log, start } = setup();
+  server.WebSocket.prototype.send = function send(text) {
+    this.sent.push(text);
+    this.serverSend({ type: 'error', code: 'ws.too_many_subscriptions', message: 'limit' });
+  };
+  server.publish();
+  start();
+  await clock.advance(2000);
+  assert.equal(log.lastState().transport, 'longpoll');
+  assert.equal(log.lastState().state, 'live');
+  assert.equal(log.errors[0].code, 'ws.too_many_subscriptions');
+  assert.deepEqual(log.seqs(), [1]);
+});
+
+test('an old server answering ping with bad_message still counts as alive', async () => {
+  const { clock, server, log, start } = setup({ wsPingAfter: 15000, wsPongTimeout: 5000 });
+  const original = server.WebSocket.prototype.send;
+  server.WebSocket.prototype.send = function send(text) {
+    if (JSON.parse(text).type === 'ping') {
+      this.sent.push(text);
+      this.serverSend({ type: 'error', code: 'ws.bad_message', message: 'unknown type' });
+      return;
+    }
+    original.call(this, text);
+  };
+  start();
+  await clock.advance(60000);
+  assert.equal(server.sockets.length, 1);
+  assert.equal(log.lastState().state, 'live');
+  assert.equal(log.errors.length, 0);
+});
