@@ -49,6 +49,16 @@ public struct HubEventDraft: Sendable {
     public let isResync: Bool
     /// The event as a JSON object: `{"type":…,` followed by the snapshot's fields.
     public let json: [UInt8]
+
+    /// Creates a draft (the hub makes them; public for encoder tests).
+    public init(job: String, seq: UInt64, type: HubEventType, isTerminal: Bool, isResync: Bool, json: [UInt8]) {
+        self.job = job
+        self.seq = seq
+        self.type = type
+        self.isTerminal = isTerminal
+        self.isResync = isResync
+        self.json = json
+    }
 }
 
 /// An event encoded for one transport, shared by every subscriber that uses it.

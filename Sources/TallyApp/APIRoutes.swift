@@ -63,14 +63,15 @@ public enum APIRoutes {
                         ["name": "name", "in": "query", "required": false, "description": "Display name (default: the file name).", "schema": ["type": "string"]],
                         ["name": "delimiter", "in": "query", "required": false, "description": "Field delimiter, one character (default `,`).", "schema": ["type": "string", "maxLength": 1]],
                         ["name": "header", "in": "query", "required": false, "description": "Whether the first row names the columns (default true).", "schema": ["type": "boolean"]],
-                        ["name": "schema", "in": "query", "required": false, "description": "Column types, e.g. `id:integer,name:text,price:real`.", "schema": ["type": "string"]],
+                        ["name": "schema", "in": "query", "required": false, "description": "The import schema as a JSON document (docs/SCHEMA.md); long ones go in the form field instead.", "schema": ["type": "string"]],
                     ],
                     "requestBody": ["required": true, "content": [
                         "text/csv": ["schema": ["type": "string", "format": "binary"]],
                         "multipart/form-data": ["schema": ["type": "object", "properties": [
                             "file": ["type": "string", "format": "binary"],
                             "table": ["type": "string"], "name": ["type": "string"], "delimiter": ["type": "string"],
-                            "header": ["type": "boolean"], "schema": ["type": "string"],
+                            "header": ["type": "boolean"],
+                            "schema": ["type": "string", "description": "The import schema (JSON, docs/SCHEMA.md)."],
                         ], "required": ["file"]]],
                     ]],
                     "responses": [
