@@ -1,0 +1,62 @@
+import Progress
+
+/// Per-import options, stored with the job so a restarted process runs it the same way.
+public struct ImportOptions: Sendable, Codable, Equatable {
+    /// Display name (defaults to the file name).
+    public var name: String?
+    /// The table to write into (defaults to the file name without extension, made safe).
+    public var table: String?
+    /// The JSON schema document (column types and rules); nil: columns from the header, text.
+    public var schema: String?
+    /// The delimiter byte, or nil to detect it.
+    public var delimiter: UInt8?
+    /// Rows per transaction. 10 000: large enough that commit cost vanishes, small enough that a
+    /// cancel or a crash redoes little work. Progress events may commit a batch earlier.
+    public var batchSize: Int
+    /// Fail the job when more rows than this are rejected (nil: no count limit).
+    public var maxErrors: Int64?
+    /// Fail the job when more than this fraction of rows is rejected (nil: no limit). Judged
+    /// once 100 rows were read, and at the end.
+    public var maxErrorFraction: Double?
+
+    public init(name: String? = nil, table: String? = nil, schema: String? = nil, delimiter: UInt8? = nil,
+                batchSize: Int = 10_000, maxErrors: Int64? = nil, maxErrorFraction: Double? = nil) {
+        self.name = name
+        self.table = table
+        self.schema = schema
+        self.delimiter = delimiter
+        self.batchSize = batchSize
+        self.maxErrors = maxErrors
+        self.maxErrorFraction = maxErrorFraction
+    }
+}
+
+/// Service-wide settings of the import engine.
+public struct ImportConfiguration: Sendable {
+    /// Import worker threads. 2: one per core here; imports are CPU- and SQLite-bound, and the
+    /// database has one writer, so more workers only interleave.
+    public var workers: Int = 2
+    /// Most pending imports waiting for a worker before `submit` refuses with `import.queue_full`.
+    public var queueCapacity: Int = 1000
+    /// An import running longer than this fails with `import.timeout` (nil: no limit).
+    public var maxDuration: Double? = 6 * 3600
+    /// An import that reads no byte and writes no row for this long fails with
+    /// `import.stalled` (nil: never).
+    public var stallTimeout: Double? = 120
+    /// How often the watchdog looks for timed-out and stalled imports.
+    public var watchdogInterval: Double = 0.25
+    /// When progress events go out.
+    public var throttle = ThrottlePolicy()
+    /// Whether imports publish progress events (state events are always published).
+    public var publishesProgress = true
+    /// Row errors stored per job at most (the `failed` count stays exact beyond it), so a file
+    /// of garbage cannot fill the disk with error rows.
+    public var maxStoredRowErrors: Int64 = 10_000
+    /// Bytes read from the file at a time. Transactions also commit before each read, so that
+    /// no database lock is held while waiting for input.
+    public var readSize: Int = 1 << 20
+    public var clock: Clock = .system
+    public var logger: Logger = .discard
+
+    public init() {}
+}

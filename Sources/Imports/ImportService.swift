@@ -1,0 +1,430 @@
+import Foundation
+import Progress
+import Storage
+
+/// The import engine's façade: submit CSV files, cancel and retry them, read jobs and their
+/// row errors, and create and update external jobs. Imports run on a bounded pool of worker
+/// threads (never on an event loop); every published change goes through `tracker`.
+///
+/// Thread-safe: `lock` guards the queue and the table of active jobs.
+public final class ImportService: @unchecked Sendable {
+    /// The durable job store (and its database, which holds the imported tables too).
+    public let store: JobStore
+    /// Where every job event is published.
+    public let tracker: JobTracker
+    public let configuration: ImportConfiguration
+
+    private let lock = NSCondition()
+    private var queue: [String] = []
+    private var queueHead = 0
+    private var controls: [String: JobControl] = [:]
+    private var running = 0
+    private var liveThreads = 0
+    private var shuttingDown = false
+    private var externalRates: [String: RateEstimator] = [:]
+    private var logger: Logger { configuration.logger }
+
+    /// Opens (or creates) `tally.db` in `dataDirectory`, then starts the workers and resumes
+    /// the imports that were pending or running when the process stopped.
+    public convenience init(dataDirectory: String, configuration: ImportConfiguration = ImportConfiguration(),
+                            tracker: JobTracker = JobTracker()) throws {
+        try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
+        let database = try Database(path: dataDirectory + "/tally.db")
+        try self.init(database: database, configuration: configuration, tracker: tracker)
+    }
+
+    /// Uses `database` for the job store and the imported tables (one file, so a batch and its
+    /// checkpoint commit in one transaction).
+    public init(database: Database, configuration: ImportConfiguration = ImportConfiguration(),
+                tracker: JobTracker = JobTracker()) throws {
+        self.store = try JobStore(database: database)
+        self.tracker = tracker
+        self.configuration = configuration
+        try recover()
+        startThreads()
+    }
+
+    deinit {
+        shutdown()
+    }
+
+    // MARK: Imports
+
+    /// Queues the import of the CSV file at `path`; returns the new job (state pending).
+    public func submit(path: String, options: ImportOptions = ImportOptions()) throws -> JobSnapshot {
+        var info = stat()
+        guard stat(path, &info) == 0 else {
+            throw ImportError(.fileNotFound, "Cannot open \(path): \(String(cString: strerror(errno))).")
+        }
+        guard options.batchSize > 0 else { throw ImportError(.badRequest, "The batch size must be at least 1.") }
+        if let schema = options.schema {
+            do {
+                _ = try ImportSchema.parse(json: schema)
+            } catch {
+                throw ImportError(.badSchema, "The schema is not usable: \(error.message)")
+            }
+        }
+        let table = options.table ?? TablePlan.defaultTableName(forFile: path)
+        let lowered = table.lowercased()
+        guard !table.isEmpty, !lowered.hasPrefix("sqlite_"), !lowered.hasPrefix("tally_") else {
+            throw ImportError(.badRequest, "The table name '\(table)' is reserved.")
+        }
+        let name = options.name ?? String(path.split(separator: "/").last ?? Substring(path))
+        let now = configuration.clock.now()
+        let isRegular = (info.st_mode & S_IFMT) == S_IFREG
+        let snapshot = JobSnapshot(id: JobID.generate(), kind: .import, name: name, createdAt: now, message: "Queued",
+                                   table: table, bytesTotal: isRegular ? Int64(info.st_size) : nil)
+        try withLock {
+            if shuttingDown { throw ImportError(.shuttingDown, "The import service is shutting down.") }
+            if queue.count - queueHead >= configuration.queueCapacity {
+                throw ImportError(.queueFull, "Too many imports are waiting; try again later.")
+            }
+        }
+        try store.database.write { c in
+            try c.transaction { c in try store.insert(snapshot, sourcePath: path, options: options, in: c) }
+            tracker.publish(JobEvent(type: .state, snapshot: snapshot))
+        }
+        logger.with("job", snapshot.id).info("import.submitted", [("path", path), ("table", table)])
+        enqueue(snapshot.id)
+        return snapshot
+    }
+
+    /// Cancels a pending or running job (import or external). Rows committed so far stay.
+    @discardableResult
+    public func cancel(_ id: String) throws -> JobSnapshot {
+        let control = withLock { controls[id] }
+        control?.requestStop(.cancel)
+        return try store.database.write { c in
+            guard let current = try store.job(id, in: c) else { throw ImportError(.notFound, "No job with id '\(id)'.") }
+            guard !current.state.isTerminal else {
+                throw ImportError(.invalidState, "Job '\(id)' is already \(current.state.rawValue).")
+            }
+            let result = try finish(id, state: .cancelled, error: nil, message: "Cancelled", in: c)
+            control?.abandon()
+            logger.with("job", id).info("job.cancelled")
+            return result ?? current
+        }
+    }
+
+    /// Runs a failed or cancelled import again from its checkpoint.
+    @discardableResult
+    public func retry(_ id: String) throws -> JobSnapshot {
+        let snapshot = try store.database.write { c -> JobSnapshot in
+            guard var s = try store.job(id, in: c) else { throw ImportError(.notFound, "No job with id '\(id)'.") }
+            guard s.kind == .import, s.state == .failed || s.state == .cancelled else {
+                throw ImportError(.invalidState, "Only a failed or cancelled import can be retried; job '\(id)' is \(s.state.rawValue).")
+            }
+            let now = configuration.clock.now()
+            s.state = .pending
+            s.error = nil
+            s.finishedAt = nil
+            s.message = "Queued for retry"
+            s.seq += 1
+            s.updatedAt = now
+            s.rate = nil
+            s.eta = nil
+            try c.transaction { c in try store.save(s, in: c) }
+            tracker.publish(JobEvent(type: .state, snapshot: s))
+            return s
+        }
+        logger.with("job", id).info("import.retried")
+        enqueue(id)
+        return snapshot
+    }
+
+    /// A job's latest snapshot: the tracker's for active jobs, the store's otherwise.
+    public func job(_ id: String) throws -> JobSnapshot? {
+        if let live = tracker.latest(id) { return live }
+        return try store.job(id)
+    }
+
+    /// Jobs, newest first.
+    public func jobs(state: JobState? = nil, page: Page = Page()) throws -> [JobSnapshot] {
+        try store.jobs(state: state, page: page)
+    }
+
+    /// A job's row errors in file order.
+    public func errors(_ id: String, page: Page = Page()) throws -> [JobRowError] {
+        guard try store.job(id) != nil else { throw ImportError(.notFound, "No job with id '\(id)'.") }
+        return try store.errors(job: id, page: page)
+    }
+
+    // MARK: External jobs
+
+    /// Creates a job run by another system, which then publishes its progress with
+    /// `updateExternalJob`. It starts running (or pending when `state` says so).
+    public func createExternalJob(_ spec: ExternalJobSpec) throws -> JobSnapshot {
+        guard spec.state == .pending || spec.state == .running else {
+            throw ImportError(.badRequest, "A new job must be pending or running.")
+        }
+        if let data = spec.data, !data.isObject { throw ImportError(.badRequest, "'data' must be a JSON object.") }
+        let now = configuration.clock.now()
+        var s = JobSnapshot(id: JobID.generate(), kind: .external, name: spec.name, createdAt: now, message: spec.message,
+                            total: spec.total, totalExact: spec.total != nil, data: spec.data)
+        s.state = spec.state
+        if s.state == .running { s.startedAt = now }
+        s.updateDerivedFields(rate: nil)
+        try store.database.write { c in
+            try c.transaction { c in try store.insert(s, in: c) }
+            tracker.publish(JobEvent(type: .state, snapshot: s))
+        }
+        withLock { externalRates[s.id] = { var r = RateEstimator(); r.start(count: 0, at: now); return r }() }
+        return s
+    }
+
+    /// Applies a progress update of an external job; every update gets the next `seq`.
+    @discardableResult
+    public func updateExternalJob(_ id: String, _ update: ExternalJobUpdate) throws -> JobSnapshot {
+        if let data = update.data, !data.isObject { throw ImportError(.badRequest, "'data' must be a JSON object.") }
+        for value in [update.processed, update.succeeded, update.failed, update.total] {
+            if let value, value < 0 { throw ImportError(.badRequest, "Counts must not be negative.") }
+        }
+        return try store.database.write { c in
+            guard var s = try store.job(id, in: c) else { throw ImportError(.notFound, "No job with id '\(id)'.") }
+            guard s.kind == .external else { throw ImportError(.invalidState, "Job '\(id)' is an import; only external jobs take updates.") }
+            guard !s.state.isTerminal else { throw ImportError(.invalidState, "Job '\(id)' is already \(s.state.rawValue).") }
+            let now = configuration.clock.now()
+            let before = (s.state, s.message)
+            if let v = update.processed { s.processed = v }
+            if let v = update.succeeded { s.succeeded = v }
+            if let v = update.failed { s.failed = v }
+            if let v = update.total { s.total = v; s.totalExact = true }
+            if let v = update.message { s.message = v }
+            if let v = update.data { s.data = v }
+            if let state = update.state {
+                if state == .pending && s.state == .running {
+                    throw ImportError(.badRequest, "A running job cannot go back to pending.")
+                }
+                s.state = state
+                if state == .running, s.startedAt == nil { s.startedAt = now }
+                if state.isTerminal { s.finishedAt = now }
+                if state == .failed {
+                    s.error = update.error ?? JobError(code: "job.failed", message: update.message ?? "The job failed.")
+                }
+            }
+            let rate = withLock { () -> Double? in
+                var estimator = externalRates[id] ?? RateEstimator()
+                estimator.add(count: s.processed, at: now)
+                externalRates[id] = s.state.isTerminal ? nil : estimator
+                return estimator.rate
+            }
+            s.seq += 1
+            s.updatedAt = now
+            s.updateDerivedFields(rate: rate)
+            try c.transaction { c in try store.save(s, in: c) }
+            let type: JobEvent.EventType = (before.0 != s.state || before.1 != s.message) ? .state : .progress
+            tracker.publish(JobEvent(type: type, snapshot: s))
+            return s
+        }
+    }
+
+    // MARK: Lifecycle
+
+    /// Stops the workers: running imports commit their current batch and stay `running`, so
+    /// the next start resumes them. Waits for the threads to end.
+    public func shutdown() {
+        let active: [JobControl] = withLock {
+            shuttingDown = true
+            lock.broadcast()
+            return Array(controls.values)
+        }
+        for control in active { control.requestStop(.shutdown) }
+        lock.lock()
+        while liveThreads > 0 { lock.wait() }
+        lock.unlock()
+    }
+
+    /// Waits until no import is queued or running (tests, the CLI).
+    public func waitUntilIdle() {
+        lock.lock()
+        while running > 0 || queue.count > queueHead { lock.wait() }
+        lock.unlock()
+    }
+
+    private func withLock<R>(_ body: () throws -> R) rethrows -> R {
+        lock.lock()
+        defer { lock.unlock() }
+        return try body()
+    }
+
+    private func enqueue(_ id: String) {
+        withLock {
+            controls[id] = JobControl(id: id)
+            queue.append(id)
+            lock.broadcast()
+        }
+    }
+
+    private func recover() throws {
+        let ids = try store.jobIDs(kind: .import, states: [.running, .pending])
+        for id in ids {
+            logger.with("job", id).info("import.recovered")
+            controls[id] = JobControl(id: id)
+            queue.append(id)
+        }
+    }
+
+    private func startThreads() {
+        let count = max(1, configuration.workers)
+        liveThreads = count + 1
+        for n in 0..<count {
+            let thread = Thread { [self] in self.workerLoop() }
+            thread.name = "tally-import-\(n)"
+            thread.start()
+        }
+        let watchdog = Thread { [self] in self.watchdogLoop() }
+        watchdog.name = "tally-import-watchdog"
+        watchdog.start()
+    }
+
+    private func workerLoop() {
+        while true {
+            lock.lock()
+            while queue.count == queueHead && !shuttingDown { lock.wait() }
+            if shuttingDown {
+                liveThreads -= 1
+                lock.broadcast()
+                lock.unlock()
+                return
+            }
+            let id = queue[queueHead]
+            queueHead += 1
+            if queueHead > 1024 && queueHead * 2 > queue.count {
+                queue.removeFirst(queueHead)
+                queueHead = 0
+            }
+            let control = controls[id]
+            running += 1
+            lock.unlock()
+            if let control, control.claim() {
+                _ = ImportRun.run(service: self, control: control)
+            }
+            lock.lock()
+            running -= 1
+            if let control, controls[id] === control { controls.removeValue(forKey: id) }
+            lock.broadcast()
+            lock.unlock()
+        }
+    }
+
+    private func watchdogLoop() {
+        while true {
+            lock.lock()
+            if shuttingDown {
+                liveThreads -= 1
+                lock.broadcast()
+                lock.unlock()
+                return
+            }
+            _ = lock.wait(until: Date(timeIntervalSinceNow: configuration.watchdogInterval))
+            let active = Array(controls.values)
+            lock.unlock()
+            let now = configuration.clock.now().milliseconds
+            for control in active {
+                let started = control.startedAt.load(ordering: .relaxed)
+                guard started > 0, !control.isAbandoned else { continue }
+                if let max = configuration.maxDuration, Double(now - started) / 1000 > max {
+                    control.requestStop(.timeout)
+                    finishFromOutside(control, state: .failed, error: JobError(
+                        code: ImportError.Code.timeout.rawValue,
+                        message: "The import ran longer than the maximum duration of \(Self.seconds(max)) and was stopped."))
+                } else if let stall = configuration.stallTimeout,
+                          Double(now - control.lastActivity.load(ordering: .relaxed)) / 1000 > stall {
+                    control.requestStop(.stalled)
+                    finishFromOutside(control, state: .failed, error: JobError(
+                        code: ImportError.Code.stalled.rawValue,
+                        message: "The import made no progress for \(Self.seconds(stall)) (stall timeout) and was stopped."))
+                }
+            }
+        }
+    }
+
+    static func seconds(_ value: Double) -> String {
+        value == value.rounded() ? "\(Int(value)) s" : "\(value) s"
+    }
+
+    /// Ends a job from outside its worker (timeout, stall, an error the worker could not
+    /// record): takes the write lock, so the worker is between batches, and marks the job
+    /// abandoned so the worker leaves it alone.
+    func finishFromOutside(_ control: JobControl, state: JobState, error: JobError?) {
+        do {
+            try store.database.write { c in
+                if control.isAbandoned { return }
+                _ = try finish(control.id, state: state, error: error, message: state == .failed ? "Failed" : "Cancelled", in: c)
+                control.abandon()
+            }
+            if let error { logger.with("job", control.id).error("import.failed", [("code", error.code), ("message", error.message)]) }
+        } catch {
+            logger.with("job", control.id).error("job.finish_failed", [("error", "\(error)")])
+        }
+    }
+
+    /// Moves a job to a terminal state with the counts of its last committed checkpoint, in one
+    /// transaction, and publishes it. Called with the write lock held.
+    private func finish(_ id: String, state: JobState, error: JobError?, message: String, in c: Connection) throws -> JobSnapshot? {
+        let finished = try c.transaction { c -> JobSnapshot? in
+            guard var s = try store.job(id, in: c), !s.state.isTerminal else { return nil }
+            if s.kind == .import, let record = try store.importRecord(id, in: c) {
+                s.processed = record.checkpoint.processed
+                s.succeeded = record.checkpoint.succeeded
+                s.failed = record.checkpoint.failed
+                if s.bytesTotal != nil { s.bytesRead = record.checkpoint.offset }
+            }
+            let now = configuration.clock.now()
+            s.state = state
+            s.error = error
+            s.message = message
+            s.finishedAt = now
+            s.updatedAt = now
+            s.seq += 1
+            s.updateDerivedFields(rate: s.rate)
+            try store.save(s, in: c)
+            return s
+        }
+        if let finished { tracker.publish(JobEvent(type: .state, snapshot: finished)) }
+        return finished
+    }
+}
+
+/// A new external job.
+public struct ExternalJobSpec: Sendable {
+    public var name: String
+    public var total: Int64?
+    public var message: String?
+    public var data: JSONText?
+    /// `.running` (default) or `.pending`.
+    public var state: JobState
+
+    public init(name: String, total: Int64? = nil, message: String? = nil, data: JSONText? = nil, state: JobState = .running) {
+        self.name = name
+        self.total = total
+        self.message = message
+        self.data = data
+        self.state = state
+    }
+}
+
+/// A progress update of an external job; nil fields stay as they were.
+public struct ExternalJobUpdate: Sendable {
+    public var processed: Int64?
+    public var succeeded: Int64?
+    public var failed: Int64?
+    public var total: Int64?
+    public var message: String?
+    public var state: JobState?
+    public var data: JSONText?
+    /// For `state: .failed`: why.
+    public var error: JobError?
+
+    public init(processed: Int64? = nil, succeeded: Int64? = nil, failed: Int64? = nil, total: Int64? = nil,
+                message: String? = nil, state: JobState? = nil, data: JSONText? = nil, error: JobError? = nil) {
+        self.processed = processed
+        self.succeeded = succeeded
+        self.failed = failed
+        self.total = total
+        self.message = message
+        self.state = state
+        self.data = data
+        self.error = error
+    }
+}

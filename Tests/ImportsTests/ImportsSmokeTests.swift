@@ -1,6 +1,0 @@
-import Testing
-@testable import Imports
-
-@Test func ImportsModuleLoads() {
-    #expect(String(describing: ImportsPlaceholder.self) == "ImportsPlaceholder")
-}
