@@ -1,0 +1,110 @@
+import Synchronization
+
+/// Everything configurable about the HTTP server, with the defaults `tally serve` uses.
+public struct HTTPServerConfiguration: Sendable {
+    /// Address to listen on; loopback unless asked otherwise.
+    public var host = "127.0.0.1"
+    /// Port to listen on; 0 picks a free one (tests).
+    public var port = 8080
+    /// Number of event loops (threads); one per core by default.
+    public var loopCount = EventLoopGroup.processorCount
+    /// Parser limits (request line, headers, default body size).
+    public var limits = HTTPRequestParser.Limits()
+    /// How long a keep-alive connection may sit between requests.
+    public var idleTimeoutMilliseconds: UInt64 = 60_000
+    /// How long a client may take to send a complete request head (slowloris guard) → 408.
+    public var headerTimeoutMilliseconds: UInt64 = 10_000
+    /// How long a request body may pause between bytes → 408.
+    public var bodyTimeoutMilliseconds: UInt64 = 30_000
+    /// How long shutdown waits for in-flight responses and goodbyes before closing the rest.
+    public var shutdownGraceMilliseconds: UInt64 = 5_000
+    /// Loop tuning: watermarks, read buffer, timer tick.
+    public var loop = EventLoopConfiguration()
+
+    public init() {}
+}
+
+/// Per-loop scratch space, touched only by its own loop (hence unchecked).
+final class LoopLocal: @unchecked Sendable {
+    var scratch: [UInt8] = []
+
+    init() { scratch.reserveCapacity(1024) }
+}
+
+/// What every connection of a server shares: immutable after start.
+final class ServerContext: Sendable {
+    let router: Router
+    let configuration: HTTPServerConfiguration
+    let logger: Logger
+    let locals: [LoopLocal]
+
+    init(router: Router, configuration: HTTPServerConfiguration, logger: Logger, loopCount: Int) {
+        self.router = router
+        self.configuration = configuration
+        self.logger = logger
+        self.locals = (0..<loopCount).map { _ in LoopLocal() }
+    }
+
+    @inline(__always)
+    func local(for loop: EventLoop) -> LoopLocal { locals[loop.index] }
+}
+
+/// An HTTP/1.1 server on a group of event loops: each loop accepts on its own `SO_REUSEPORT`
+/// listener and serves its connections with the router's handlers.
+public final class HTTPServer: Sendable {
+    /// The configuration the server was created with.
+    public let configuration: HTTPServerConfiguration
+    /// The event loops; connections, handlers and upgraded protocols run on these.
+    public let group: EventLoopGroup
+    private let context: ServerContext
+    private let boundPort = Atomic<Int>(0)
+    private let hooks = Mutex<[@Sendable () -> Void]>([])
+
+    /// Creates a server (nothing is bound until `start`).
+    public init(configuration: HTTPServerConfiguration, router: Router, logger: Logger) throws(IOError) {
+        self.configuration = configuration
+        group = try EventLoopGroup(count: configuration.loopCount, configuration: configuration.loop, logger: logger)
+        context = ServerContext(router: router, configuration: configuration, logger: logger, loopCount: group.loops.count)
+    }
+
+    /// The loops, in index order.
+    public var loops: [EventLoop] { group.loops }
+
+    /// The bound port (after `start`).
+    public var port: Int { boundPort.load(ordering: .relaxed) }
+
+    /// Binds and starts the loop threads; returns the bound port.
+    @discardableResult
+    public func start() throws(IOError) -> Int {
+        let context = self.context
+        let port = try group.listen(host: configuration.host, port: configuration.port) { connection in
+            connection.handler = HTTPConnectionHandler(context: context, connection: connection)
+            connection.setTimeout(milliseconds: context.configuration.headerTimeoutMilliseconds)
+        }
+        boundPort.store(port, ordering: .relaxed)
+        group.start()
+        context.logger.info("http.listening", ["host": configuration.host, "port": String(port), "loops": String(group.loops.count)])
+        return port
+    }
+
+    /// Registers work to run when shutdown begins, before connections are asked to close
+    /// (stop producers, wake parked requests).
+    public func onShutdown(_ hook: @escaping @Sendable () -> Void) {
+        hooks.withLock { $0.append(hook) }
+    }
+
+    /// Shuts down gracefully and waits: stops accepting, lets in-flight responses finish,
+    /// asks upgraded connections to say goodbye (`shutdownRequested`), and closes whatever
+    /// remains after the grace period.
+    public func shutdown() {
+        let pending = hooks.withLock { hooks -> [@Sendable () -> Void] in
+            let taken = hooks
+            hooks.removeAll()
+            return taken
+        }
+        for hook in pending { hook() }
+        group.shutdown(graceMilliseconds: configuration.shutdownGraceMilliseconds)
+        group.join()
+        context.logger.info("http.stopped", [:])
+    }
+}

@@ -1,2 +1,0 @@
-// Placeholder so the target builds; replaced by the target's real sources.
-enum HTTPServerPlaceholder {}

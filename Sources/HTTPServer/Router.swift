@@ -1,0 +1,113 @@
+/// Routes requests by method and path pattern. Patterns are literal segments and `{name}`
+/// parameters (`/api/jobs/{id}/events`). Build it before the server starts; it is immutable
+/// (and shared by every loop) afterwards.
+public struct Router: Sendable {
+    /// A route handler: called on the connection's loop with the request and the one object
+    /// through which it answers (immediately, later, streamed, or by taking the connection).
+    public typealias Handler = @Sendable (HTTPRequest, HTTPResponder) -> Void
+
+    /// How a route receives the request body.
+    public enum BodyMode: Sendable, Equatable {
+        /// The server collects the body (up to `maxBytes`, default `Limits.maxBodyBytes`) and
+        /// calls the handler once it is complete, with `request.body` set.
+        case buffered(maxBytes: Int? = nil)
+        /// The handler is called as soon as the head arrives and reads the body in chunks with
+        /// `responder.readBody(_:)`; `maxBytes` nil means no size limit.
+        case streamed(maxBytes: Int? = nil)
+    }
+
+    struct Route: Sendable {
+        let method: HTTPMethod
+        let pattern: String
+        let body: BodyMode
+        let handler: Handler
+    }
+
+    private struct Node: Sendable {
+        var literals: [String: Node] = [:]
+        var parameter: [Node] = []
+        var parameterName = ""
+        var routes: [HTTPMethod: Route] = [:]
+    }
+
+    private var root = Node()
+    /// Called when no route matches the path (for example the static file handler); nil
+    /// answers 404.
+    public var fallback: Handler?
+
+    /// Creates an empty router.
+    public init() {}
+
+    /// Registers `handler` for `method` on `pattern`. A later registration of the same method
+    /// and pattern replaces the earlier one.
+    public mutating func add(_ method: HTTPMethod, _ pattern: String, body: BodyMode = .buffered(), _ handler: @escaping Handler) {
+        let route = Route(method: method, pattern: pattern, body: body, handler: handler)
+        Router.insert(route, segments: Router.segments(of: pattern)[...], into: &root)
+    }
+
+    /// Registers a GET route (HEAD is answered by it too, without the body).
+    public mutating func get(_ pattern: String, _ handler: @escaping Handler) { add(.GET, pattern, handler) }
+    /// Registers a POST route with a buffered body.
+    public mutating func post(_ pattern: String, body: BodyMode = .buffered(), _ handler: @escaping Handler) { add(.POST, pattern, body: body, handler) }
+    /// Registers a PUT route with a buffered body.
+    public mutating func put(_ pattern: String, body: BodyMode = .buffered(), _ handler: @escaping Handler) { add(.PUT, pattern, body: body, handler) }
+    /// Registers a DELETE route.
+    public mutating func delete(_ pattern: String, _ handler: @escaping Handler) { add(.DELETE, pattern, handler) }
+
+    private static func segments<S: StringProtocol>(of path: S) -> [Substring] {
+        var trimmed = Substring(path)
+        if trimmed.first == "/" { trimmed = trimmed.dropFirst() }
+        return trimmed.split(separator: "/", omittingEmptySubsequences: false)
+    }
+
+    private static func insert(_ route: Route, segments: ArraySlice<Substring>, into node: inout Node) {
+        guard let first = segments.first else {
+            node.routes[route.method] = route
+            return
+        }
+        let rest = segments.dropFirst()
+        if first.hasPrefix("{"), first.hasSuffix("}"), first.count > 2 {
+            node.parameterName = String(first.dropFirst().dropLast())
+            if node.parameter.isEmpty { node.parameter = [Node()] }
+            insert(route, segments: rest, into: &node.parameter[0])
+        } else {
+            let key = String(first)
+            var child = node.literals[key] ?? Node()
+            insert(route, segments: rest, into: &child)
+            node.literals[key] = child
+        }
+    }
+
+    /// The outcome of a lookup.
+    enum Match {
+        case found(Route, HTTPParameters)
+        case methodNotAllowed(allow: [String])
+        case notFound
+    }
+
+    func match(method: HTTPMethod, path: Substring) -> Match {
+        var parameters = HTTPParameters()
+        guard let node = Router.find(Router.segments(of: path)[...], in: root, parameters: &parameters) else { return .notFound }
+        if let route = node.routes[method] { return .found(route, parameters) }
+        if method == .HEAD, let route = node.routes[.GET] { return .found(route, parameters) }
+        guard !node.routes.isEmpty else { return .notFound }
+        var allow = Set(node.routes.keys.map(\.rawValue))
+        if allow.contains("GET") { allow.insert("HEAD") }
+        return .methodNotAllowed(allow: allow.sorted())
+    }
+
+    private static func find(_ segments: ArraySlice<Substring>, in node: Node, parameters: inout HTTPParameters) -> Node? {
+        guard let first = segments.first else { return node.routes.isEmpty ? nil : node }
+        let rest = segments.dropFirst()
+        if let child = node.literals[String(first)], let found = find(rest, in: child, parameters: &parameters) {
+            return found
+        }
+        if let child = node.parameter.first, !first.isEmpty, let value = percentDecode(first) {
+            let mark = parameters.pairs.count
+            parameters.pairs.append((node.parameterName, value))
+            if let found = find(rest, in: child, parameters: &parameters) { return found }
+            parameters.pairs.removeSubrange(mark...)
+        }
+        return nil
+    }
+}

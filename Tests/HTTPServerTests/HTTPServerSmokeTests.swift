@@ -1,6 +1,0 @@
-import Testing
-@testable import HTTPServer
-
-@Test func HTTPServerModuleLoads() {
-    #expect(String(describing: HTTPServerPlaceholder.self) == "HTTPServerPlaceholder")
-}
