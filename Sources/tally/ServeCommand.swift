@@ -1,9 +1,130 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import TallyApp
 
-/// `tally serve`: placeholder until the server lands.
+private let serveUsage = """
+usage: tally serve [options]
+
+Serves the dashboard and the API until SIGINT or SIGTERM, then shuts down gracefully.
+
+options:
+  --host ADDR              address to listen on (default 127.0.0.1; 0.0.0.0 for all)
+  --port N                 port (default 8080; 0 picks a free one)
+  --loops N                event-loop threads (default: one per core)
+  --web DIR                dashboard files (default ./web)
+  --data DIR               data directory, created if missing (default ./tally-data)
+  --idle-timeout S         seconds a keep-alive connection may idle (default 60)
+  --header-timeout S       seconds to receive a request head (default 10)
+  --body-timeout S         seconds a request body may stall (default 30)
+  --shutdown-grace S       seconds to finish in-flight work on shutdown (default 5)
+  --max-body BYTES         default request body limit (default 1048576)
+  --log-level LEVEL        debug, info, warn or error (default info)
+  -h, --help               this help
+
+"""
+
+/// `tally serve`: runs the server until SIGINT/SIGTERM.
 func runServe(_ arguments: [String]) -> Int32 {
-    printError("tally serve: not yet available\n")
-    return 1
+    var configuration = TallyConfiguration()
+    var level = Logger.Level.info
+    var index = 0
+    func value(_ flag: String) -> String? {
+        index += 1
+        guard index < arguments.count else {
+            printError("tally serve: \(flag) needs a value\n")
+            return nil
+        }
+        return arguments[index]
+    }
+    func seconds(_ flag: String) -> UInt64? {
+        guard let text = value(flag), let number = Double(text), number > 0, number < 1e7 else {
+            printError("tally serve: \(flag) needs a positive number of seconds\n")
+            return nil
+        }
+        return UInt64(number * 1000)
+    }
+    while index < arguments.count {
+        let argument = arguments[index]
+        switch argument {
+        case "-h", "--help":
+            printError(serveUsage)
+            return 0
+        case "--host":
+            guard let text = value(argument) else { return 64 }
+            configuration.server.host = text
+        case "--port":
+            guard let text = value(argument), let port = Int(text), (0...65535).contains(port) else {
+                printError("tally serve: --port needs a number from 0 to 65535\n")
+                return 64
+            }
+            configuration.server.port = port
+        case "--loops":
+            guard let text = value(argument), let loops = Int(text), (1...256).contains(loops) else {
+                printError("tally serve: --loops needs a number from 1 to 256\n")
+                return 64
+            }
+            configuration.server.loopCount = loops
+        case "--web":
+            guard let text = value(argument) else { return 64 }
+            configuration.webRoot = text
+        case "--data":
+            guard let text = value(argument) else { return 64 }
+            configuration.dataDirectory = text
+        case "--idle-timeout":
+            guard let milliseconds = seconds(argument) else { return 64 }
+            configuration.server.idleTimeoutMilliseconds = milliseconds
+        case "--header-timeout":
+            guard let milliseconds = seconds(argument) else { return 64 }
+            configuration.server.headerTimeoutMilliseconds = milliseconds
+        case "--body-timeout":
+            guard let milliseconds = seconds(argument) else { return 64 }
+            configuration.server.bodyTimeoutMilliseconds = milliseconds
+        case "--shutdown-grace":
+            guard let milliseconds = seconds(argument) else { return 64 }
+            configuration.server.shutdownGraceMilliseconds = milliseconds
+        case "--max-body":
+            guard let text = value(argument), let bytes = Int(text), bytes >= 0 else {
+                printError("tally serve: --max-body needs a number of bytes\n")
+                return 64
+            }
+            configuration.server.limits.maxBodyBytes = bytes
+        case "--log-level":
+            guard let text = value(argument) else { return 64 }
+            switch text {
+            case "debug": level = .debug
+            case "info": level = .info
+            case "warn", "warning": level = .warning
+            case "error": level = .error
+            default:
+                printError("tally serve: unknown log level '\(text)'\n")
+                return 64
+            }
+        default:
+            printError("tally serve: unknown option '\(argument)'\n" + serveUsage)
+            return 64
+        }
+        index += 1
+    }
+
+    // Signals are blocked before any thread starts so that every thread inherits the mask
+    // and only the signalfd below sees them.
+    TerminationSignals.block()
+    let logger = Logger.standardError(level: level)
+    let application: TallyApplication
+    let port: Int
+    do {
+        application = try TallyApplication(configuration: configuration, logger: logger)
+        port = try application.start()
+    } catch {
+        printError("tally serve: \(error.description)\n")
+        return 1
+    }
+    let shownHost = configuration.server.host.contains(":") ? "[\(configuration.server.host)]" : configuration.server.host
+    var line = "tally: listening on http://\(shownHost):\(port)\n"
+    line.withUTF8 { bytes in _ = write(1, bytes.baseAddress, bytes.count) }
+    let signal = TerminationSignals.wait()
+    logger.info("server.shutdown", ["signal": signal == SIGINT ? "SIGINT" : "SIGTERM"])
+    application.shutdown()
+    return 0
 }
