@@ -1,0 +1,42 @@
+import Progress
+
+/// Feeds the progress hub from the job tracker, and tells the hub how to find jobs it does not
+/// hold (after a restart or an eviction).
+public enum HubBridge {
+    /// The hub's form of a tracker event: the snapshot JSON and the event's seq and type.
+    public static func update(for event: JobEvent) -> HubUpdate {
+        HubUpdate(job: event.jobID, seq: UInt64(max(0, event.seq)), type: hubType(event.type),
+                  isTerminal: event.isTerminal, snapshot: event.snapshot.json)
+    }
+
+    /// The hub's form of a stored snapshot (for the hub's snapshot provider).
+    public static func update(for snapshot: JobSnapshot) -> HubUpdate {
+        HubUpdate(job: snapshot.id, seq: UInt64(max(0, snapshot.seq)), type: .state,
+                  isTerminal: snapshot.state.isTerminal, snapshot: snapshot.json)
+    }
+
+    /// Publishes every tracker event to `hub`; returns the observer token to remove it.
+    ///
+    /// The tracker calls observers on their own serial queue, in seq order per job, so the hub
+    /// sees each job's events in order. A refusal (a stale seq after a restart raced a live
+    /// event) only means the hub already holds something newer.
+    @discardableResult
+    public static func connect(_ tracker: JobTracker, to hub: any ProgressHub,
+                               refused: (@Sendable (HubError) -> Void)? = nil) -> JobTracker.ObserverToken {
+        tracker.addObserver { event in
+            do throws(HubError) {
+                try hub.publish(update(for: event))
+            } catch {
+                refused?(error)
+            }
+        }
+    }
+
+    private static func hubType(_ type: JobEvent.EventType) -> HubEventType {
+        switch type {
+        case .progress: .progress
+        case .state: .state
+        case .snapshot: .state
+        }
+    }
+}
