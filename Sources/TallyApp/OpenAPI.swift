@@ -115,17 +115,16 @@ public enum OpenAPI {
             "jobs": ["type": "array", "items": ref("Job")],
             "next": ["type": ["string", "null"], "description": "The next page's URL, or null on the last page."],
         ]],
-        "RowError": ["type": "object", "properties": [
-            "row": ["type": "integer", "description": "1-based data row number."],
-            "line": ["type": ["integer", "null"]],
-            "column": ["type": ["string", "null"]],
-            "code": ["type": "string"], "message": ["type": "string"],
-            "raw": ["type": ["string", "null"], "description": "The row as it was in the file."],
+        "RowError": ["type": "object", "required": ["line", "code", "message"], "properties": [
+            "line": ["type": "integer", "description": "The physical line (1-based) where the row starts."],
+            "column": ["type": ["string", "null"], "description": "The column at fault, when one is."],
+            "code": ["type": "string", "description": "A stable code such as `csv.ragged_row` or `row.invalid_integer`."],
+            "message": ["type": "string"],
+            "raw": ["type": ["string", "null"], "description": "The offending value, or the start of the raw row."],
         ]],
         "RowErrorPage": ["type": "object", "required": ["errors", "next"], "properties": [
             "errors": ["type": "array", "items": ref("RowError")],
-            "total": ["type": "integer"],
-            "next": ["type": ["string", "null"]],
+            "next": ["type": ["string", "null"], "description": "The next page's URL, or null on the last page."],
         ]],
         "CreateJob": ["type": "object", "required": ["name"], "properties": [
             "name": ["type": "string"],

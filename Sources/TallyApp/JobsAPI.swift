@@ -1,0 +1,346 @@
+import Imports
+import Progress
+
+/// A response the API layer produced, before it becomes HTTP.
+public struct APIResponse: Sendable {
+    /// The status.
+    public var status: Int
+    /// The `Content-Type`.
+    public var contentType: String
+    /// The body.
+    public var body: [UInt8]
+    /// More headers.
+    public var headers: [(String, String)] = []
+
+    /// A JSON response.
+    public static func json(_ body: [UInt8], status: Int = 200) -> APIResponse {
+        APIResponse(status: status, contentType: "application/json", body: body)
+    }
+}
+
+/// The job routes' logic, independent of the transport: parameters in, `APIResponse` or
+/// `APIError` out. Methods may block on the store (SQLite), so the HTTP layer runs the
+/// writing ones off the event loops.
+public struct JobsAPI: Sendable {
+    /// The import engine.
+    public let imports: ImportService
+    /// The hub, for snapshots held in memory.
+    public let hub: any ProgressHub
+
+    /// Creates the API over `imports` and `hub`.
+    public init(imports: ImportService, hub: any ProgressHub) {
+        self.imports = imports
+        self.hub = hub
+    }
+
+    /// A job id from a path segment, or 404 before anything touches the store.
+    public static func validID(_ text: String?) -> Result<String, APIError> {
+        guard let text, JobID.isValid(text) else { return .failure(.jobNotFound(text ?? "")) }
+        return .success(text)
+    }
+
+    // MARK: Reading
+
+    /// `GET /api/jobs/{id}`: from memory when the hub holds the job, from the store otherwise.
+    public func job(_ id: String) -> Result<APIResponse, APIError> {
+        if let event = hub.latest(job: id) { return .success(.json(event.snapshot)) }
+        return Self.run { () throws -> APIResponse in
+            guard let snapshot = try imports.job(id) else { throw APIError.jobNotFound(id) }
+            return .json(snapshot.json)
+        }
+    }
+
+    /// `GET /api/jobs?state=&limit=&offset=`.
+    public func list(query: (String) -> String?) -> Result<APIResponse, APIError> {
+        Self.run { () throws -> APIResponse in
+            var state: JobState?
+            if let text = query("state"), !text.isEmpty {
+                guard let parsed = JobState(rawValue: text) else {
+                    throw APIError.badParameter("state", "one of pending, running, completed, failed, cancelled.")
+                }
+                state = parsed
+            }
+            let (limit, offset) = try Self.page(query)
+            // One more than asked tells whether a next page exists without counting.
+            let jobs = try imports.jobs(state: state, page: Page(limit: limit + 1, offset: offset))
+            var writer = JSONWriter(capacity: 64 + jobs.count * 512)
+            writer.raw("{\"jobs\":[")
+            for (index, job) in jobs.prefix(limit).enumerated() {
+                if index > 0 { writer.comma() }
+                writer.raw(json: job.json)
+            }
+            writer.raw("],\"next\":")
+            if jobs.count > limit {
+                var next = "/api/jobs?"
+                if let state { next += "state=\(state.rawValue)&" }
+                next += "limit=\(limit)&offset=\(offset + limit)"
+                writer.string(next)
+            } else {
+                writer.null()
+            }
+            writer.endObject()
+            return .json(writer.bytes)
+        }
+    }
+
+    /// `GET /api/jobs/{id}/errors?limit=&offset=&format=json|csv`.
+    public func errors(_ id: String, query: (String) -> String?) -> Result<APIResponse, APIError> {
+        Self.run { () throws -> APIResponse in
+            let format = query("format") ?? "json"
+            switch format {
+            case "csv":
+                return try csvErrors(id)
+            case "json", "":
+                let (limit, offset) = try Self.page(query)
+                let errors = try imports.errors(id, page: Page(limit: limit + 1, offset: offset))
+                var writer = JSONWriter(capacity: 64 + errors.count * 160)
+                writer.raw("{\"errors\":[")
+                for (index, error) in errors.prefix(limit).enumerated() {
+                    if index > 0 { writer.comma() }
+                    error.encode(into: &writer)
+                }
+                writer.raw("],\"next\":")
+                if errors.count > limit {
+                    writer.string("/api/jobs/\(id)/errors?limit=\(limit)&offset=\(offset + limit)")
+                } else {
+                    writer.null()
+                }
+                writer.endObject()
+                return .json(writer.bytes)
+            default:
+                throw APIError.badParameter("format", "json or csv.")
+            }
+        }
+    }
+
+    /// Every stored row error as a CSV file, one line per error, to fix and upload again.
+    private func csvErrors(_ id: String) throws -> APIResponse {
+        var out = Array("line,column,code,message,value\r\n".utf8)
+        var offset = 0
+        while true {
+            let page = try imports.errors(id, page: Page(limit: 1000, offset: offset))
+            for error in page {
+                out += Array(String(error.line).utf8)
+                for field in [error.column ?? "", error.code, error.message, error.raw ?? ""] {
+                    out.append(UInt8(ascii: ","))
+                    Self.appendCSVField(field, to: &out)
+                }
+                out += [0x0D, 0x0A]
+            }
+            if page.count < 1000 { break }
+            offset += page.count
+        }
+        var response = APIResponse(status: 200, contentType: "text/csv; charset=utf-8", body: out)
+        response.headers = [("Content-Disposition", "attachment; filename=\"\(id)-errors.csv\"")]
+        return response
+    }
+
+    /// RFC 4180 quoting; a leading `=`, `+`, `-` or `@` is prefixed with `'` so that a
+    /// spreadsheet opening the file does not run a value from the import as a formula.
+    static func appendCSVField(_ field: String, to out: inout [UInt8]) {
+        var text = field
+        if let first = text.first, "=+-@".contains(first) { text = "'" + text }
+        let needsQuotes = text.contains { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" } || text != field
+        guard needsQuotes else {
+            out += Array(text.utf8)
+            return
+        }
+        out.append(UInt8(ascii: "\""))
+        for byte in text.utf8 {
+            if byte == UInt8(ascii: "\"") { out.append(byte) }
+            out.append(byte)
+        }
+        out.append(UInt8(ascii: "\""))
+    }
+
+    // MARK: Changing
+
+    /// `POST /api/jobs/{id}/cancel`: 202 with the snapshot, 409 when already finished.
+    public func cancel(_ id: String) -> Result<APIResponse, APIError> {
+        Self.run { () throws -> APIResponse in
+            do {
+                return .json(try imports.cancel(id).json, status: 202)
+            } catch let error as ImportError where error.code == .invalidState {
+                let state = (try? imports.job(id))?.state.rawValue ?? "finished"
+                throw APIError.jobFinished(id, state: state)
+            }
+        }
+    }
+
+    /// `POST /api/jobs/{id}/retry`: 202 with the snapshot, 409 unless failed or cancelled.
+    public func retry(_ id: String) -> Result<APIResponse, APIError> {
+        Self.run { () throws -> APIResponse in
+            do {
+                return .json(try imports.retry(id).json, status: 202)
+            } catch let error as ImportError where error.code == .invalidState {
+                let state = (try? imports.job(id))?.state.rawValue ?? "not retryable"
+                throw APIError.jobNotRetryable(id, state: state)
+            }
+        }
+    }
+
+    /// `POST /api/jobs`: creates an external job; 201 with the job and its links.
+    public func createExternal(body: [UInt8]) -> Result<APIResponse, APIError> {
+        Self.run { () throws -> APIResponse in
+            let value = try Self.object(body)
+            guard let name = value["name"]?.stringValue, !name.isEmpty, name.count <= 500 else {
+                throw APIError.badParameter("name", "a non-empty string of at most 500 characters.")
+            }
+            var spec = ExternalJobSpec(name: name)
+            spec.total = try Self.count(value, "total")
+            spec.message = try Self.text(value, "message")
+            spec.data = try Self.data(value)
+            if let state = value["state"], !state.isNull {
+                guard let text = state.stringValue, let parsed = JobState(rawValue: text),
+                      parsed == .pending || parsed == .running else {
+                    throw APIError.badParameter("state", "pending or running.")
+                }
+                spec.state = parsed
+            }
+            let job = try imports.createExternalJob(spec)
+            return .json(Self.withLinks(job), status: 201)
+        }
+    }
+
+    /// `POST /api/jobs/{id}/progress`: applies an external producer's update.
+    public func publishProgress(_ id: String, body: [UInt8]) -> Result<APIResponse, APIError> {
+        Self.run { () throws -> APIResponse in
+            let value = try Self.object(body)
+            var update = ExternalJobUpdate()
+            update.processed = try Self.count(value, "processed")
+            update.succeeded = try Self.count(value, "succeeded")
+            update.failed = try Self.count(value, "failed")
+            update.total = try Self.count(value, "total")
+            update.message = try Self.text(value, "message")
+            update.data = try Self.data(value)
+            if let state = value["state"], !state.isNull {
+                guard let text = state.stringValue, let parsed = JobState(rawValue: text) else {
+                    throw APIError.badParameter("state", "one of pending, running, completed, failed, cancelled.")
+                }
+                update.state = parsed
+            }
+            if let error = value["error"], !error.isNull {
+                guard let code = error["code"]?.stringValue, let message = error["message"]?.stringValue,
+                      code.count <= 100, message.count <= 2000 else {
+                    throw APIError.badParameter("error", "an object with string \"code\" and \"message\".")
+                }
+                update.error = JobError(code: code, message: message)
+            }
+            guard let current = try imports.job(id) else { throw APIError.jobNotFound(id) }
+            guard current.kind == .external else { throw APIError.jobNotExternal(id) }
+            guard !current.state.isTerminal else { throw APIError.jobFinished(id, state: current.state.rawValue) }
+            do {
+                return .json(try imports.updateExternalJob(id, update).json)
+            } catch let error as ImportError where error.code == .invalidState {
+                // Finished between the check and the update (another producer's request).
+                let state = (try? imports.job(id))?.state.rawValue ?? "finished"
+                throw APIError.jobFinished(id, state: state)
+            }
+        }
+    }
+
+    // MARK: Helpers
+
+    /// The job JSON with `"links"` to every URL that follows it.
+    public static func withLinks(_ job: JobSnapshot) -> [UInt8] {
+        var bytes = job.json
+        guard bytes.last == UInt8(ascii: "}") else { return bytes }
+        bytes.removeLast()
+        let base = "/api/jobs/" + job.id
+        var writer = JSONWriter(capacity: 400)
+        writer.raw(",\"links\":{")
+        var links: [(String, String)] = [
+            ("self", base), ("events", base + "/events?after=0"), ("stream", base + "/stream"),
+            ("ws", "/ws/jobs/" + job.id), ("errors", base + "/errors"), ("cancel", base + "/cancel"),
+        ]
+        links.append(job.kind == .external ? ("progress", base + "/progress") : ("retry", base + "/retry"))
+        for (index, link) in links.enumerated() {
+            if index > 0 { writer.comma() }
+            writer.key(link.0)
+            writer.string(link.1)
+        }
+        writer.raw("}}")
+        bytes += writer.bytes
+        return bytes
+    }
+
+    static func page(_ query: (String) -> String?) throws -> (limit: Int, offset: Int) {
+        var limit = 50
+        var offset = 0
+        if let text = query("limit"), !text.isEmpty {
+            guard let value = Int(text), (1...500).contains(value) else {
+                throw APIError.badParameter("limit", "an integer from 1 to 500.")
+            }
+            limit = value
+        }
+        if let text = query("offset"), !text.isEmpty {
+            guard let value = Int(text), value >= 0, value <= 1_000_000_000 else {
+                throw APIError.badParameter("offset", "a non-negative integer.")
+            }
+            offset = value
+        }
+        return (limit, offset)
+    }
+
+    static func object(_ body: [UInt8]) throws -> JSONValue {
+        let value: JSONValue
+        do {
+            var parser = JSONParser()
+            parser.maxBytes = 256 * 1024
+            value = try parser.parse(body)
+        } catch {
+            throw APIError.badJSON("The body is not valid JSON (\(error.code) at byte \(error.offset)).")
+        }
+        guard case .object = value else { throw APIError.badJSON("The body must be a JSON object.") }
+        return value
+    }
+
+    static func count(_ value: JSONValue, _ name: String) throws -> Int64? {
+        guard let field = value[name], !field.isNull else { return nil }
+        guard let count = field.countValue else { throw APIError.badParameter(name, "a non-negative integer.") }
+        return count
+    }
+
+    static func text(_ value: JSONValue, _ name: String) throws -> String? {
+        guard let field = value[name], !field.isNull else { return nil }
+        guard let text = field.stringValue, text.count <= 2000 else {
+            throw APIError.badParameter(name, "a string of at most 2000 characters.")
+        }
+        return text
+    }
+
+    /// `data` re-encoded compactly, so subscribers get one canonical line whatever was sent.
+    static func data(_ value: JSONValue) throws -> JSONText? {
+        guard let field = value["data"], !field.isNull else { return nil }
+        guard case .object = field, let text = JSONText(validating: field.text) else {
+            throw APIError.badParameter("data", "a JSON object.")
+        }
+        guard text.raw.utf8.count <= 64 * 1024 else { throw APIError.badParameter("data", "at most 64 KiB of JSON.") }
+        return text
+    }
+
+    /// Runs `body`, mapping every failure to an `APIError` in one place.
+    static func run(_ body: () throws -> APIResponse) -> Result<APIResponse, APIError> {
+        do {
+            return .success(try body())
+        } catch let error as APIError {
+            return .failure(error)
+        } catch let error as ImportError {
+            return .failure(apiError(error))
+        } catch {
+            return .failure(.internalError())
+        }
+    }
+
+    /// The engine's errors as the API reports them.
+    static func apiError(_ error: ImportError) -> APIError {
+        switch error.code {
+        case .notFound: APIError(status: 404, code: error.code.rawValue, message: error.message)
+        case .invalidState: APIError(status: 409, code: error.code.rawValue, message: error.message)
+        case .badRequest, .badSchema: APIError(status: 400, code: error.code.rawValue, message: error.message)
+        case .queueFull, .shuttingDown:
+            APIError(status: 503, code: error.code.rawValue, message: error.message, headers: [("Retry-After", "5")])
+        default: APIError(status: 500, code: error.code.rawValue, message: error.message)
+        }
+    }
+}
