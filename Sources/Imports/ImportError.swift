@@ -10,6 +10,8 @@ public struct ImportError: Error, Sendable, Equatable, CustomStringConvertible {
         case badRequest = "job.bad_request"
         /// The queue of pending imports is full; try later.
         case queueFull = "import.queue_full"
+        /// Another process runs imports from the same data directory.
+        case dataDirectoryInUse = "import.data_directory_in_use"
         /// The service is shutting down.
         case shuttingDown = "import.shutting_down"
         /// The file to import does not exist or cannot be opened.

@@ -60,3 +60,11 @@ public struct ImportConfiguration: Sendable {
 
     public init() {}
 }
+
+extension ImportOptions {
+    /// The table an import of `path` writes to when no table is given: the file's base name
+    /// without extension, with anything but ASCII letters, digits and `_` turned into `_`.
+    public static func defaultTable(forFile path: String) -> String {
+        TablePlan.defaultTableName(forFile: path)
+    }
+}

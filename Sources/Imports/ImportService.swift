@@ -22,6 +22,7 @@ public final class ImportService: @unchecked Sendable {
     private var liveThreads = 0
     private var shuttingDown = false
     private var externalRates: [String: RateEstimator] = [:]
+    private var lockFile: Int32 = -1
     private var logger: Logger { configuration.logger }
 
     /// Opens (or creates) `tally.db` in `dataDirectory`, then starts the workers and resumes
@@ -29,8 +30,25 @@ public final class ImportService: @unchecked Sendable {
     public convenience init(dataDirectory: String, configuration: ImportConfiguration = ImportConfiguration(),
                             tracker: JobTracker = JobTracker()) throws {
         try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
-        let database = try Database(path: dataDirectory + "/tally.db")
-        try self.init(database: database, configuration: configuration, tracker: tracker)
+        // Two processes recovering the same running jobs would import them twice: one owner
+        // per data directory. The kernel drops the lock when the process dies, even by SIGKILL.
+        let lockPath = dataDirectory + "/tally.lock"
+        let fd = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard fd >= 0 else {
+            throw ImportError(.dataDirectoryInUse, "Cannot open \(lockPath): \(String(cString: strerror(errno))).")
+        }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            close(fd)
+            throw ImportError(.dataDirectoryInUse, "Another Tally process is using the data directory \(dataDirectory).")
+        }
+        do {
+            let database = try Database(path: dataDirectory + "/tally.db")
+            try self.init(database: database, configuration: configuration, tracker: tracker)
+        } catch {
+            close(fd)
+            throw error
+        }
+        lockFile = fd
     }
 
     /// Uses `database` for the job store and the imported tables (one file, so a batch and its
@@ -221,7 +239,8 @@ public final class ImportService: @unchecked Sendable {
     // MARK: Lifecycle
 
     /// Stops the workers: running imports commit their current batch and stay `running`, so
-    /// the next start resumes them. Waits for the threads to end.
+    /// the next start resumes them. Waits for the threads to end, then releases the data
+    /// directory.
     public func shutdown() {
         let active: [JobControl] = withLock {
             shuttingDown = true
@@ -231,6 +250,10 @@ public final class ImportService: @unchecked Sendable {
         for control in active { control.requestStop(.shutdown) }
         lock.lock()
         while liveThreads > 0 { lock.wait() }
+        if lockFile >= 0 {
+            close(lockFile)
+            lockFile = -1
+        }
         lock.unlock()
     }
 

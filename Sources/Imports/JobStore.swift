@@ -355,3 +355,16 @@ public final class JobStore: Sendable {
         return snap
     }
 }
+
+extension JobStore {
+    /// The unfinished (pending or running) import of `sourcePath` into `table`, if any: what
+    /// running the same import command again resumes instead of starting over.
+    public func unfinishedImport(sourcePath: String, table: String) throws -> String? {
+        try database.read { c in
+            var id: String?
+            try c.query("SELECT id FROM tally_jobs WHERE kind='import' AND state IN ('pending','running') AND source_path=? AND table_name=? ORDER BY created_at LIMIT 1",
+                        [.text(sourcePath), .text(table)]) { id = $0.text(0) }
+            return id
+        }
+    }
+}

@@ -198,6 +198,18 @@ import Testing
         #expect(done.error?.message.contains("maximum duration") == true)
     }
 
+    @Test func oneProcessOwnsADataDirectory() throws {
+        let dir = ImportTempDirectory()
+        let first = try makeService(dir)
+        do {
+            _ = try makeService(dir)
+            Issue.record("a second service opened the same data directory")
+        } catch let error as ImportError {
+            #expect(error.code == .dataDirectoryInUse)
+        }
+        first.shutdown()
+    }
+
     @Test func externalJobsShareStoreSeqAndTracker() throws {
         let dir = ImportTempDirectory()
         let service = try makeService(dir)
