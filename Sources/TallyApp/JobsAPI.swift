@@ -41,9 +41,14 @@ public struct JobsAPI: Sendable {
 
     // MARK: Reading
 
-    /// `GET /api/jobs/{id}`: from memory when the hub holds the job, from the store otherwise.
+    /// `GET /api/jobs/{id}`: from memory when possible, from the store otherwise.
+    ///
+    /// The tracker is authoritative for active jobs; the hub hears of changes a moment later,
+    /// so it is only trusted for finished jobs, whose snapshot no longer changes (a retry
+    /// makes the job active in the tracker again first).
     public func job(_ id: String) -> Result<APIResponse, APIError> {
-        if let event = hub.latest(job: id) { return .success(.json(event.snapshot)) }
+        if let live = imports.tracker.latest(id) { return .success(.json(live.json)) }
+        if let event = hub.latest(job: id), event.isTerminal { return .success(.json(event.snapshot)) }
         return Self.run { () throws -> APIResponse in
             guard let snapshot = try imports.job(id) else { throw APIError.jobNotFound(id) }
             return .json(snapshot.json)
