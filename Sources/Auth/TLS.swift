@@ -359,14 +359,31 @@ public final class TLSEngine {
 
     /// Encrypts plaintext for the peer; the ciphertext comes out of `takeOutbound`. Bytes
     /// sent before the handshake completes are held and go out right after it.
-    public func send(_ plaintext: [UInt8]) throws(TLSError) {
+    public func send(_ plaintext: UnsafeRawBufferPointer) throws(TLSError) {
         guard !failed else { throw TLSError(.protocolError, "The connection already failed.") }
         guard !isClosing else { throw TLSError(.closed, "The connection is closing.") }
         guard isHandshakeComplete else {
+            // Only a server's early error answer lands here; a peer that never finishes its
+            // handshake must not make us hold an unbounded amount.
+            guard pendingPlaintext.count + plaintext.count <= Self.maxPendingPlaintext else {
+                throw fail(.protocolError, "too much plaintext before the handshake completed")
+            }
             pendingPlaintext.append(contentsOf: plaintext)
             return
         }
         try write(plaintext)
+    }
+
+    /// Most plaintext held while the handshake is still running.
+    public static let maxPendingPlaintext = 256 * 1024
+
+    /// `send` for an array.
+    public func send(_ plaintext: [UInt8]) throws(TLSError) {
+        var outcome: Result<Void, TLSError> = .success(())
+        plaintext.withUnsafeBytes { bytes in
+            do throws(TLSError) { try send(bytes) } catch { outcome = .failure(error) }
+        }
+        try outcome.get()
     }
 
     /// Starts a clean shutdown: queues close_notify (RFC 8446 §6.1). The socket may be
@@ -391,7 +408,11 @@ public final class TLSEngine {
             if !pendingPlaintext.isEmpty {
                 let held = pendingPlaintext
                 pendingPlaintext = []
-                try write(held)
+                var outcome: Result<Void, TLSError> = .success(())
+                held.withUnsafeBytes { bytes in
+                    do throws(TLSError) { try write(bytes) } catch { outcome = .failure(error) }
+                }
+                try outcome.get()
             }
             return true
         }
@@ -427,13 +448,11 @@ public final class TLSEngine {
         }
     }
 
-    private func write(_ plaintext: [UInt8]) throws(TLSError) {
+    private func write(_ plaintext: UnsafeRawBufferPointer) throws(TLSError) {
         var offset = 0
         while offset < plaintext.count {
             ERR_clear_error()
-            let count = plaintext.withUnsafeBytes { bytes in
-                SSL_write(ssl, bytes.baseAddress.map { $0 + offset }, Int32(clamping: bytes.count - offset))
-            }
+            let count = SSL_write(ssl, plaintext.baseAddress.map { $0 + offset }, Int32(clamping: plaintext.count - offset))
             if count > 0 {
                 offset += Int(count)
                 continue
