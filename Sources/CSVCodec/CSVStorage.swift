@@ -20,11 +20,11 @@ struct CSVFieldBounds {
 /// can view them without copy-on-write copies and without an allocation per record.
 @usableFromInline
 final class CSVStorage {
-    @usableFromInline var bytes: UnsafeMutablePointer<UInt8>
-    @usableFromInline var count: Int
-    var capacity: Int
-    @usableFromInline var fields: UnsafeMutablePointer<CSVFieldBounds>
-    var fieldCapacity: Int
+    @exclusivity(unchecked) @usableFromInline var bytes: UnsafeMutablePointer<UInt8>
+    @exclusivity(unchecked) @usableFromInline var count: Int
+    @exclusivity(unchecked) var capacity: Int
+    @exclusivity(unchecked) @usableFromInline var fields: UnsafeMutablePointer<CSVFieldBounds>
+    @exclusivity(unchecked) var fieldCapacity: Int
     /// Byte classes for the scanner: 0 plain ASCII, 1 non-ASCII, 2 delimiter, then the
     /// bytes that stop a quoted field too (LF, CR, quote, NUL).
     let classes: UnsafeMutablePointer<UInt8>
