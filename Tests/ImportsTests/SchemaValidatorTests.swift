@@ -1,5 +1,7 @@
+import Foundation
 import Testing
 import CSVCodec
+import Storage
 @testable import Imports
 
 /// Reads `csv` and validates each record with a schema; returns values or row errors per row.
@@ -85,5 +87,123 @@ struct SchemaValidatorTests {
         #expect(error.line == 2)
         #expect(error.column == "id")
         #expect(error.rawValue == "x")
+    }
+}
+
+
+struct SchemaValidatorRuleTests {
+    func schema(_ json: String) throws -> ImportSchema { try ImportSchema.parse(json: json) }
+
+    @Test func maxLengthCountsCharactersNotBytes() throws {
+        let s = try schema(#"{"columns":[{"name":"t","maxLength":3}]}"#)
+        #expect(errorCodes(try validateAll("t\néé€\néééé\nabc\nabcd\n", schema: s)) == [nil, "row.too_long", nil, "row.too_long"])
+    }
+
+    @Test func allowedIsExactAndEmptyIsNull() throws {
+        let s = try schema(#"{"columns":[{"name":"s","allowed":["new","paid"]},{"name":"n"}]}"#)
+        let results = try validateAll("s,n\nnew,1\nNew,2\n\"paid\",3\n,4\n\"\",5\n", schema: s)
+        #expect(errorCodes(results) == [nil, "row.not_allowed", nil, nil, nil])
+        #expect(try results[3].get() == [.null, .text("4")])
+        #expect(try results[4].get() == [.null, .text("5")])
+    }
+
+    @Test func requiredRejectsEmptyAndBlankNonText() throws {
+        let s = try schema(#"{"columns":[{"name":"i","type":"integer","required":true},{"name":"t","required":true}]}"#)
+        #expect(errorCodes(try validateAll("i,t\n1,x\n  ,x\n2,\n3, \n", schema: s)) == [nil, "row.required", "row.required", nil])
+    }
+
+    @Test func optionalColumnMissingFromHeaderIsNull() throws {
+        let s = try schema(#"{"columns":[{"name":"a","type":"integer"},{"name":"b","type":"boolean"}]}"#)
+        #expect(try validateAll("a\n5\n", schema: s).map { try $0.get() } == [[.integer(5), .null]])
+    }
+
+    @Test func uniquenessComparesNormalizedValuesAndIgnoresRejectedRowsAndNulls() throws {
+        let s = try schema(#"""
+        {"columns":[{"name":"id","type":"integer","unique":true},{"name":"at","type":"timestamp","unique":true},
+        {"name":"t","unique":true,"maxLength":5}]}
+        """#)
+        let csv = """
+        id,at,t
+        1,2024-01-01T00:00:00Z,a
+        01,,b
+        2,2024-01-01T01:00:00+01:00,c
+        3,,toolong
+        3,,d
+        ,,e
+        ,,f
+        4,,a
+        5,,A
+        """
+        #expect(errorCodes(try validateAll(csv, schema: s)) == [
+            nil, "row.duplicate", "row.duplicate", "row.too_long", nil, nil, nil, "row.duplicate", nil,
+        ])
+    }
+
+    @Test func resumeRebuildsUniquenessEitherWay() throws {
+        let s = try schema(#"{"columns":[{"name":"id","type":"integer","unique":true},{"name":"k","unique":true}]}"#)
+        let header = ["id", "k"]
+        var fresh = try RowValidator(schema: s, header: header)
+        #expect(fresh.hasUniqueColumns)
+        let remembered = [
+            fresh.rememberUnique(column: "id", value: "007"), fresh.rememberUnique(column: "k", value: "x"),
+            fresh.rememberUnique(column: "id", value: "seven"), fresh.rememberUnique(column: "nope", value: "1"),
+        ]
+        #expect(remembered == [true, true, false, false])
+        #expect(fresh.rememberedValueCount == 2)
+        let outcomes = try validateRows("id,k\n7,y\n8,x\n9,z\n", with: &fresh)
+        #expect(outcomes == ["row.duplicate", "row.duplicate", nil])
+    }
+
+    func validateRows(_ csv: String, with validator: inout RowValidator) throws -> [String?] {
+        var reader = CSVReader(configuration: CSVConfiguration(delimiter: UInt8(ascii: ",")))
+        reader.feed(Array(csv.utf8))
+        reader.finish()
+        var outcomes: [String?] = []
+        while true {
+            switch try reader.next() {
+            case .record(let record):
+                do {
+                    try validator.validate(record)
+                    outcomes.append(nil)
+                } catch {
+                    outcomes.append(error.code.rawValue)
+                }
+            case .header: continue
+            case .needMoreData, .end: return outcomes
+            }
+        }
+    }
+
+    @Test func bindsTypedValuesIntoARealSQLiteTable() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("schema-bind-\(UInt32.random(in: 0...UInt32.max))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let connection = try Connection(path: directory.appendingPathComponent("t.sqlite").path)
+        let s = try ImportSchema.parse(json: SchemaValidatorTests.orders)
+        let columns = s.columns.map { Connection.quoteIdentifier($0.name) + " " + $0.type.sqlType }.joined(separator: ", ")
+        try connection.execute("CREATE TABLE orders (\(columns))")
+        let insert = try connection.prepare("INSERT INTO orders VALUES (?, ?, ?, ?, ?, ?, ?)")
+
+        var reader = CSVReader()
+        reader.feed(Array("id,email,status,amount,active,day,at\n1,\"a\"\"b@c\",paid,2.5,no,2024-02-29,2024-03-01T00:00:00-01:00\n2,,,,,,\n".utf8))
+        reader.finish()
+        var validator: RowValidator?
+        loop: while true {
+            switch try reader.next() {
+            case .header(let names): validator = try RowValidator(schema: s, header: names)
+            case .record(let record):
+                try validator?.validate(record)
+                try validator?.bind(record, to: insert)
+                try insert.step()
+                insert.reset()
+            case .needMoreData, .end: break loop
+            }
+        }
+        var rows: [[SQLValue]] = []
+        try connection.query("SELECT * FROM orders ORDER BY id") { row in rows.append((0..<7).map { row.value($0) }) }
+        #expect(rows == [
+            [.integer(1), .text("a\"b@c"), .text("paid"), .real(2.5), .integer(0), .text("2024-02-29"), .text("2024-03-01T01:00:00.000000Z")],
+            [.integer(2), .null, .null, .null, .null, .null, .null],
+        ])
     }
 }

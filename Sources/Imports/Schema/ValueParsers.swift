@@ -296,7 +296,7 @@ public enum CellParser {
     /// A 64-bit hash of bytes with a type tag, for uniqueness sets (not for security).
     @inlinable
     public static func hash(_ bytes: UnsafeRawBufferPointer, tag: UInt64) -> UInt64 {
-        var h: UInt64 = 0x9E37_79B9_7F4A_7C15 ^ tag &* 0xBF58_476D_1CE4_E5B9 ^ UInt64(bytes.count)
+        var h: UInt64 = mix(0x9E37_79B9_7F4A_7C15 ^ tag &* 0xBF58_476D_1CE4_E5B9)
         var i = 0
         while i + 8 <= bytes.count {
             h = mix(h ^ bytes.loadUnaligned(fromByteOffset: i, as: UInt64.self))
@@ -309,7 +309,8 @@ public enum CellParser {
             shift += 8
             i += 1
         }
-        return mix(mix(h ^ tail) ^ 0x94D0_49BB_1331_11EB)
+        // The length goes in last, so a tail of zero bytes differs from no tail.
+        return mix(mix(h ^ tail) ^ UInt64(bytes.count) &* 0x94D0_49BB_1331_11EB)
     }
 
     /// A 64-bit hash of a fixed-size value with a type tag.
