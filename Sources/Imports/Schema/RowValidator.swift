@@ -86,8 +86,9 @@ public enum BindableCell {
 /// } catch let error as RowError { … }             // typed throws: catch the RowError
 /// ```
 ///
-/// Uniqueness is tracked with a 64-bit hash per distinct value (about 8–16 bytes of memory
-/// per row of each unique column; two different values collide with probability ~n²/2⁶⁵).
+/// Uniqueness is tracked with one 64-bit key per distinct value (about 8–16 bytes of memory
+/// per row of each unique column): integers exactly, other values by hash (two different
+/// values collide with probability ~n²/2⁶⁵).
 /// A value is remembered only when its whole row is valid, so a rejected row never makes a
 /// later row a duplicate. **On resume** the set must be rebuilt before validating the rows
 /// after the checkpoint: either pass the records before the checkpoint through
@@ -95,20 +96,22 @@ public enum BindableCell {
 /// or feed the values already in the table to `rememberUnique(column:value:)`. Both give the
 /// same set because the table holds exactly the valid rows before the checkpoint.
 ///
-/// Not `Sendable`: one validator per import worker.
+/// Not `Sendable`: one validator per import worker. A validator is a handle on its working
+/// memory and uniqueness sets: copies share them, so use only one copy.
 public struct RowValidator {
     /// The schema, with columns in insert order.
     public let schema: ImportSchema
     /// The CSV header the validator was made for.
     public let header: [String]
 
+    /// What to do with one schema column; plain data, so reading it costs no reference count.
     struct Plan {
-        var field: Int?
+        var field: Int
         var type: ColumnType
         var required: Bool
         var unique: Bool
+        var hasAllowed: Bool
         var maxLength: Int
-        var allowed: [UInt64: [[UInt8]]]?
         var tag: UInt64
     }
 
@@ -121,22 +124,30 @@ public struct RowValidator {
         var hash: UInt64 = 0
     }
 
-    var plans: [Plan]
-    var slots: [Slot]
-    var seen: [Set<UInt64>]
-    var uniqueColumns: [Int]
-    /// Normalized timestamps, 32 bytes per column.
-    let scratch: UnsafeMutablePointer<UInt8>
-    let scratchOwner: ScratchOwner
-
-    final class ScratchOwner {
-        let pointer: UnsafeMutablePointer<UInt8>
-        init(count: Int) {
-            pointer = .allocate(capacity: max(1, count))
-            pointer.initialize(repeating: 0, count: max(1, count))
+    /// The per-row working memory: the values of the last record and the normalized
+    /// timestamps (32 bytes per column), allocated once.
+    final class Buffers {
+        let slots: UnsafeMutablePointer<Slot>
+        let scratch: UnsafeMutablePointer<UInt8>
+        init(columns: Int) {
+            slots = .allocate(capacity: max(1, columns))
+            slots.initialize(repeating: Slot(), count: max(1, columns))
+            scratch = .allocate(capacity: max(1, columns) * 32)
+            scratch.initialize(repeating: 0, count: max(1, columns) * 32)
         }
-        deinit { pointer.deallocate() }
+        deinit {
+            slots.deallocate()
+            scratch.deallocate()
+        }
     }
+
+    var plans: [Plan]
+    var allowed: [[UInt64: [[UInt8]]]?]
+    var seen: [UniqueSet?]
+    var uniqueColumns: [Int]
+    let buffers: Buffers
+    var slots: UnsafeMutablePointer<Slot> { buffers.slots }
+    var scratch: UnsafeMutablePointer<UInt8> { buffers.scratch }
 
     /// Matches the schema to the header: every required column must be present, every header
     /// column must be in the schema (unless `ignoreUnknownColumns`), and no header name may
@@ -162,6 +173,7 @@ public struct RowValidator {
             throw SchemaError(.missingColumn, "the file lacks required columns: " + missing.joined(separator: ", "), column: missing[0])
         }
         var plans: [Plan] = []
+        var allowedTables: [[UInt64: [[UInt8]]]?] = []
         for (i, column) in schema.columns.enumerated() {
             var allowed: [UInt64: [[UInt8]]]?
             if let values = column.allowed {
@@ -173,23 +185,23 @@ public struct RowValidator {
                 }
                 allowed = table
             }
+            allowedTables.append(allowed)
             plans.append(Plan(
-                field: index[column.name], type: column.type, required: column.required, unique: column.unique,
-                maxLength: column.maxLength ?? Int.max, allowed: allowed, tag: UInt64(i + 1)))
+                field: index[column.name] ?? -1, type: column.type, required: column.required, unique: column.unique,
+                hasAllowed: allowed != nil, maxLength: column.maxLength ?? Int.max, tag: UInt64(i + 1)))
         }
         self.plans = plans
-        self.slots = Array(repeating: Slot(), count: plans.count)
-        self.seen = Array(repeating: [], count: plans.count)
+        self.allowed = allowedTables
+        self.seen = plans.map { $0.unique ? UniqueSet(exactIntegers: $0.type == .integer) : nil }
         self.uniqueColumns = plans.indices.filter { plans[$0].unique }
-        self.scratchOwner = ScratchOwner(count: plans.count * 32)
-        self.scratch = scratchOwner.pointer
+        self.buffers = Buffers(columns: plans.count)
     }
 
     /// Whether the schema has unique columns (and so resume must rebuild their sets).
     public var hasUniqueColumns: Bool { !uniqueColumns.isEmpty }
 
     /// Distinct values remembered so far across unique columns (for memory accounting).
-    public var rememberedValueCount: Int { seen.reduce(0) { $0 + $1.count } }
+    public var rememberedValueCount: Int { seen.reduce(0) { $0 + ($1?.count ?? 0) } }
 
     /// Checks `record`; on success the typed values are ready for `withCell`/`bind` until the
     /// next call. Throws the row's first problem, in column order (uniqueness last).
@@ -200,7 +212,8 @@ public struct RowValidator {
                 message: "expected \(header.count) fields, found \(record.count)", rawValue: rawRecord(record))
         }
         for c in 0..<plans.count {
-            guard let field = plans[c].field else {
+            let field = plans[c].field
+            guard field >= 0 else {
                 slots[c].kind = .null
                 continue
             }
@@ -212,15 +225,21 @@ public struct RowValidator {
             }
         }
         guard !uniqueColumns.isEmpty else { return }
-        for c in uniqueColumns where slots[c].kind != .null && seen[c].contains(slots[c].hash) {
-            let field = plans[c].field ?? 0
+        for c in uniqueColumns where slots[c].kind != .null && seen[c]?.contains(slots[c].hash, home: home(c)) == true {
+            let field = max(0, plans[c].field)
             throw RowError(
                 code: .duplicate, line: record.line, column: schema.columns[c].name,
                 message: "value already appears in an earlier row", rawValue: rawValue(record, field))
         }
         for c in uniqueColumns where slots[c].kind != .null {
-            seen[c].insert(slots[c].hash)
+            seen[c]?.insert(slots[c].hash, home: home(c))
         }
+    }
+
+    /// Where column `c`'s uniqueness key starts probing (see `UniqueSet`).
+    @inline(__always)
+    func home(_ c: Int) -> UInt64 {
+        plans[c].type == .integer ? UniqueSet.home(ofInteger: slots[c].hash) : slots[c].hash
     }
 
     /// Remembers a value of unique column `column` (a schema column name) as already
@@ -232,11 +251,11 @@ public struct RowValidator {
         let saved = plans[c]
         plans[c].required = false
         plans[c].maxLength = Int.max
-        plans[c].allowed = nil
+        plans[c].hasAllowed = false
         let failure = checkCell(c, value, isASCII: false)
         plans[c] = saved
         guard failure == nil, slots[c].kind != .null else { return false }
-        seen[c].insert(slots[c].hash)
+        seen[c]?.insert(slots[c].hash, home: home(c))
         return true
     }
 
@@ -266,9 +285,9 @@ public struct RowValidator {
                     return Failure(code: .tooLong, message: "\(length) characters, at most \(plan.maxLength) allowed")
                 }
             }
-            let h = plan.unique || plan.allowed != nil ? CellParser.hash(raw, tag: 0) : 0
-            if let allowed = plan.allowed {
-                guard let candidates = allowed[h], candidates.contains(where: { $0.withUnsafeBytes { $0.elementsEqual(raw) } }) else {
+            let h = plan.unique || plan.hasAllowed ? CellParser.hash(raw, tag: 0) : 0
+            if plan.hasAllowed {
+                guard let candidates = allowed[c]?[h], candidates.contains(where: { $0.withUnsafeBytes { $0.elementsEqual(raw) } }) else {
                     return Failure(code: .notAllowed, message: "not one of the allowed values")
                 }
             }
@@ -286,7 +305,8 @@ public struct RowValidator {
             guard let value = CellParser.integer(bytes) else { return Failure(code: .invalidInteger, message: "not a 64-bit integer") }
             slots[c].kind = .integer
             slots[c].bits = UInt64(bitPattern: value)
-            if plan.unique { slots[c].hash = CellParser.hash(UInt64(bitPattern: value), tag: plan.tag) }
+            // Integers are their own exact key: no collision is possible.
+            if plan.unique { slots[c].hash = UInt64(bitPattern: value) }
         case .real:
             guard let value = CellParser.real(bytes) else { return Failure(code: .invalidReal, message: "not a finite decimal number") }
             slots[c].kind = .real
@@ -345,7 +365,7 @@ public struct RowValidator {
         case .scratchText:
             return try body(.text(UnsafeRawBufferPointer(start: scratch + slot.lower, count: slot.upper - slot.lower)))
         case .fieldText:
-            let field = plans[column].field ?? 0
+            let field = max(0, plans[column].field)
             return try record.withBytes(at: field) { bytes throws(E) -> R in
                 try body(.text(UnsafeRawBufferPointer(rebasing: bytes[slot.lower..<slot.upper])))
             }

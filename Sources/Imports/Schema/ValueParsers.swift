@@ -146,7 +146,7 @@ public enum CellParser {
     }
 
     /// Reads `count` decimal digits at `offset`, or nil.
-    @inlinable
+    @inlinable @inline(__always)
     static func digits(_ bytes: UnsafeRawBufferPointer, _ offset: Int, _ count: Int) -> Int? {
         guard offset + count <= bytes.count else { return nil }
         var value = 0
