@@ -23,7 +23,7 @@ let package = Package(
 
         // I/O and storage.
         .target(name: "Reactor", dependencies: ["CSystem"]),
-        .target(name: "HTTPServer", dependencies: ["Reactor", "HTTP1Codec", "WebSocketCodec", "CZlib", "COpenSSL"]),
+        .target(name: "HTTPServer", dependencies: ["Reactor", "HTTP1Codec", "WebSocketCodec", "CZlib", "COpenSSL", "Auth"]),
         .target(name: "Storage", dependencies: ["CSQLite"]),
         .target(name: "Auth", dependencies: ["COpenSSL"], exclude: ["README.md"]),
 
@@ -39,7 +39,7 @@ let package = Package(
         .testTarget(name: "WebSocketCodecTests", dependencies: ["WebSocketCodec"]),
         .testTarget(name: "CSVCodecTests", dependencies: ["CSVCodec"], resources: [.copy("Resources")]),
         .testTarget(name: "ReactorTests", dependencies: ["Reactor"]),
-        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer"]),
+        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "Auth"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage"]),
         .testTarget(name: "ProgressTests", dependencies: ["Progress"]),
         .testTarget(name: "ImportsTests", dependencies: ["Imports"]),

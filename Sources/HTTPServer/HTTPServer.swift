@@ -1,3 +1,4 @@
+import Auth
 import Synchronization
 
 /// Everything configurable about the HTTP server, with the defaults `tally serve` uses.
@@ -20,6 +21,14 @@ public struct HTTPServerConfiguration: Sendable {
     public var shutdownGraceMilliseconds: UInt64 = 5_000
     /// Loop tuning: watermarks, read buffer, timer tick.
     public var loop = EventLoopConfiguration()
+    /// When set, every connection speaks TLS (https:// and wss://) with this context.
+    public var tls: TLSContext?
+    /// Most connections one client address may hold open (0: no limit). Generous, since
+    /// every client behind a proxy or NAT shares one address; low enough that one client
+    /// cannot hold most of the descriptors.
+    public var maxConnectionsPerAddress = 256
+    /// Most connections in total (0: no limit); beyond it new ones get 503 + Retry-After.
+    public var maxConnections = 10_000
 
     public init() {}
 }
@@ -60,11 +69,15 @@ public final class HTTPServer: Sendable {
     private let boundPort = Atomic<Int>(0)
     private let hooks = Mutex<[@Sendable () -> Void]>([])
 
+    /// Counts connections per address and in total (exported to `/metrics`).
+    public let connectionLimiter: ConnectionLimiter
+
     /// Creates a server (nothing is bound until `start`).
     public init(configuration: HTTPServerConfiguration, router: Router, logger: Logger) throws(IOError) {
         self.configuration = configuration
         group = try EventLoopGroup(count: configuration.loopCount, configuration: configuration.loop, logger: logger)
         context = ServerContext(router: router, configuration: configuration, logger: logger, loopCount: group.loops.count)
+        connectionLimiter = ConnectionLimiter(maxPerAddress: configuration.maxConnectionsPerAddress, maxTotal: configuration.maxConnections)
     }
 
     /// The loops, in index order.
@@ -77,14 +90,48 @@ public final class HTTPServer: Sendable {
     @discardableResult
     public func start() throws(IOError) -> Int {
         let context = self.context
+        let limiter = connectionLimiter
         let port = try group.listen(host: configuration.host, port: configuration.port) { connection in
+            let address = connection.peerAddress
+            if let refusal = limiter.admit(address) {
+                HTTPServer.refuse(connection, refusal, context: context)
+                return
+            }
+            connection.onClose = { limiter.release(address) }
+            if let tls = context.configuration.tls {
+                do throws(TLSError) {
+                    connection.transform = TLSTransform(engine: try TLSEngine(context: tls))
+                } catch {
+                    context.logger.error("tls.setup_failed", ["error": error.description])
+                    connection.close()
+                    return
+                }
+            }
             connection.handler = HTTPConnectionHandler(context: context, connection: connection)
+            // Covers the TLS handshake too: a peer that stalls in it is dropped like a slowloris.
             connection.setTimeout(milliseconds: context.configuration.headerTimeoutMilliseconds)
         }
         boundPort.store(port, ordering: .relaxed)
         group.start()
         context.logger.info("http.listening", ["host": configuration.host, "port": String(port), "loops": String(group.loops.count)])
         return port
+    }
+
+    /// Sheds a connection over a limit: plain HTTP gets `503` with `Retry-After` before
+    /// anything is read; a TLS connection is closed at once, since answering would first
+    /// cost a handshake.
+    private static func refuse(_ connection: Connection, _ refusal: ConnectionLimiter.Refusal, context: ServerContext) {
+        let reason = refusal == .perAddress ? "Too many connections from your address." : "The server is at its connection limit."
+        context.logger.debug("http.connection_refused", ["peer": connection.peerAddress, "reason": refusal == .perAddress ? "per_address" : "overloaded"])
+        connection.handler = RefusedConnection()
+        guard context.configuration.tls == nil else {
+            connection.close()
+            return
+        }
+        let body = "{\"error\":{\"code\":\"server.unavailable\",\"message\":\"\(reason)\"}}"
+        let head = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\nConnection: close\r\nContent-Length: \(body.utf8.count)\r\n\r\n"
+        connection.write(Array((head + body).utf8))
+        connection.closeAfterFlushing()
     }
 
     /// Registers work to run when shutdown begins, before connections are asked to close
@@ -107,4 +154,9 @@ public final class HTTPServer: Sendable {
         group.join()
         context.logger.info("http.stopped", [:])
     }
+}
+
+/// The handler of a connection refused at accept: it only waits for the close.
+private final class RefusedConnection: ConnectionHandler {
+    func received(_ bytes: UnsafeRawBufferPointer, on connection: Connection) {}
 }

@@ -56,6 +56,13 @@ public final class Connection {
     public unowned let loop: EventLoop
     /// Receives this connection's events; replace it to change protocol (an HTTP upgrade).
     public var handler: (any ConnectionHandler)?
+    /// Sits between the socket and the handler (TLS); set it before any byte is exchanged.
+    public var transform: (any ConnectionTransform)?
+    /// The peer's IP address as text (`127.0.0.1`, `::1`), or empty when unknown.
+    public internal(set) var peerAddress = ""
+    /// Called once when the connection closes, after the handler's `closed`; for whoever
+    /// counts connections outside the handler (per-address limits).
+    public var onClose: (() -> Void)?
 
     private struct Pending {
         let buffer: SharedBuffer
@@ -98,9 +105,21 @@ public final class Connection {
 
     // MARK: - Writing
 
-    /// Queues `buffer` to be written at the end of this loop iteration.
+    /// Queues `buffer` to be written at the end of this loop iteration (encoded by the
+    /// transform first, when there is one).
     @discardableResult
     public func write(_ buffer: SharedBuffer) -> SendStatus {
+        guard let transform else { return writeRaw(buffer) }
+        guard !flags.contains(.closed), !flags.contains(.closeWhenFlushed) else { return .dropped }
+        guard let encoded = transform.encode(UnsafeRawBufferPointer(start: buffer.baseAddress, count: buffer.count)) else {
+            close()
+            return .dropped
+        }
+        return writeRaw(SharedBuffer(encoded))
+    }
+
+    /// Queues bytes that go to the socket as they are, past the transform.
+    private func writeRaw(_ buffer: SharedBuffer) -> SendStatus {
         guard !flags.contains(.closed), !flags.contains(.closeWhenFlushed) else { return .dropped }
         let count = buffer.count
         guard count > 0 else { return isWritable ? .sent : .queued }
@@ -275,7 +294,24 @@ public final class Connection {
         }
         // A lingering connection only waits for the peer's FIN; its bytes are discarded.
         if flags.contains(.lingering) { return }
-        handler?.received(UnsafeRawBufferPointer(start: buffer.baseAddress, count: count), on: self)
+        let bytes = UnsafeRawBufferPointer(start: buffer.baseAddress, count: count)
+        guard let transform else {
+            handler?.received(bytes, on: self)
+            return
+        }
+        let decoded = transform.decode(bytes)
+        let output = transform.takeOutput()
+        if !output.isEmpty { _ = writeRaw(SharedBuffer(output)) }
+        guard let (plaintext, ended) = decoded else {
+            // Unacceptable input (a bad record): send the alert, if any, and go.
+            flags.insert(.closeWhenFlushed)
+            if first == nil { beginLinger() }
+            return
+        }
+        if !plaintext.isEmpty {
+            plaintext.withUnsafeBytes { handler?.received($0, on: self) }
+        }
+        if ended, !flags.contains(.closed) { handler?.inputClosed(self) }
     }
 
     // MARK: - Deadlines
@@ -306,6 +342,11 @@ public final class Connection {
     /// destroys the response in flight.
     public func closeAfterFlushing() {
         guard !flags.contains(.closed), !flags.contains(.closeWhenFlushed) else { return }
+        if let transform {
+            transform.finish()
+            let goodbye = transform.takeOutput()
+            if !goodbye.isEmpty { _ = writeRaw(SharedBuffer(goodbye)) }
+        }
         flags.insert(.closeWhenFlushed)
         if first == nil { beginLinger() }
     }
@@ -338,6 +379,10 @@ public final class Connection {
         deadline = 0
         let current = handler
         handler = nil
+        transform = nil
         current?.closed(self, error: error)
+        let hook = onClose
+        onClose = nil
+        hook?()
     }
 }

@@ -240,8 +240,16 @@ public final class EventLoop: @unchecked Sendable {
         guard shutdownDeadline == nil, now >= acceptPausedUntil else { return }
         for _ in 0..<128 {
             let result: IOResult<Int32>
+            var address = sockaddr_storage()
+            var addressLength = socklen_t(MemoryLayout<sockaddr_storage>.size)
             do throws(IOError) {
-                result = try syscall("accept4") { accept4(listener, nil, nil, Int32(SOCK_NONBLOCK.rawValue | SOCK_CLOEXEC.rawValue)) }
+                result = try syscall("accept4") {
+                    withUnsafeMutablePointer(to: &address) { pointer in
+                        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                            accept4(listener, $0, &addressLength, Int32(SOCK_NONBLOCK.rawValue | SOCK_CLOEXEC.rawValue))
+                        }
+                    }
+                }
             } catch {
                 switch error.errno {
                 case ECONNABORTED, EPROTO, EPERM:
@@ -267,9 +275,36 @@ public final class EventLoop: @unchecked Sendable {
                 Glibc.close(fd)
                 continue
             }
+            connection.peerAddress = EventLoop.describe(&address)
             acceptHandler?(connection)
             if connection.handler == nil, !connection.isClosed { connection.close() }
         }
+    }
+
+    /// The IP address of a peer as text; IPv4-mapped IPv6 addresses are shown as IPv4 so
+    /// one client counts as one address whichever family it used.
+    static func describe(_ address: inout sockaddr_storage) -> String {
+        var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN) + 1)
+        let family = Int32(address.ss_family)
+        let written: UnsafePointer<CChar>? = withUnsafePointer(to: &address) { pointer in
+            switch family {
+            case AF_INET:
+                return pointer.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { v4 in
+                    var raw = v4.pointee.sin_addr
+                    return inet_ntop(AF_INET, &raw, &text, socklen_t(text.count))
+                }
+            case AF_INET6:
+                return pointer.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { v6 in
+                    var raw = v6.pointee.sin6_addr
+                    return inet_ntop(AF_INET6, &raw, &text, socklen_t(text.count))
+                }
+            default:
+                return nil
+            }
+        }
+        guard written != nil else { return "" }
+        let description = String(decoding: text.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return description.hasPrefix("::ffff:") && description.contains(".") ? String(description.dropFirst(7)) : description
     }
 
     private func pauseAccepting(milliseconds: UInt64) {

@@ -1,3 +1,4 @@
+@_exported import Auth
 import Glibc
 @_exported import HTTPServer
 
@@ -9,6 +10,8 @@ public struct TallyConfiguration: Sendable {
     public var webRoot = "web"
     /// Directory for the embedded store; created when missing.
     public var dataDirectory = "tally-data"
+    /// Tokens, API keys, origins, frame ancestors and TLS files (docs/SECURITY.md).
+    public var security = SecurityConfiguration()
 
     public init() {}
 }

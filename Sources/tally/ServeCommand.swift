@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Auth
 import TallyApp
 
 private let serveUsage = """
@@ -20,13 +21,25 @@ options:
   --shutdown-grace S       seconds to finish in-flight work on shutdown (default 5)
   --max-body BYTES         default request body limit (default 1048576)
   --log-level LEVEL        debug, info, warn or error (default info)
+  --max-connections-per-address N
+                           connections one client address may hold (default 256; 0: no limit)
+  --max-connections N      connections in total before shedding with 503 (default 10000)
   -h, --help               this help
 
+security (docs/SECURITY.md):
+\(SecurityConfiguration.usage)
 """
 
 /// `tally serve`: runs the server until SIGINT/SIGTERM.
-func runServe(_ arguments: [String]) -> Int32 {
+func runServe(_ allArguments: [String]) -> Int32 {
     var configuration = TallyConfiguration()
+    let arguments: [String]
+    do {
+        (configuration.security, arguments) = try SecurityConfiguration.parse(allArguments)
+    } catch {
+        printError("tally serve: \(error.description)\n")
+        return 64
+    }
     var level = Logger.Level.info
     var index = 0
     func value(_ flag: String) -> String? {
@@ -89,6 +102,16 @@ func runServe(_ arguments: [String]) -> Int32 {
                 return 64
             }
             configuration.server.limits.maxBodyBytes = bytes
+        case "--max-connections-per-address", "--max-connections":
+            guard let text = value(argument), let count = Int(text), count >= 0 else {
+                printError("tally serve: \(argument) needs a number (0: no limit)\n")
+                return 64
+            }
+            if argument == "--max-connections" {
+                configuration.server.maxConnections = count
+            } else {
+                configuration.server.maxConnectionsPerAddress = count
+            }
         case "--log-level":
             guard let text = value(argument) else { return 64 }
             switch text {
@@ -109,6 +132,24 @@ func runServe(_ arguments: [String]) -> Int32 {
 
     // Signals are blocked before any thread starts so that every thread inherits the mask
     // and only the signalfd below sees them.
+    do throws(TLSError) {
+        configuration.server.tls = try configuration.security.tlsContext()
+    } catch {
+        printError("tally serve: \(error.description)\n")
+        return 1
+    }
+    let policy: AccessPolicy
+    do throws(AuthConfigurationError) {
+        policy = try configuration.security.accessPolicy()
+    } catch {
+        printError("tally serve: \(error.description)\n")
+        return 64
+    }
+    for warning in StartupCheck.warnings(bindHost: configuration.server.host, policy: policy, tlsEnabled: configuration.server.tls != nil) {
+        printError("\n" + warning + "\n\n")
+    }
+    raiseDescriptorLimit()
+
     TerminationSignals.block()
     let logger = Logger.standardError(level: level)
     let application: TallyApplication
@@ -121,10 +162,20 @@ func runServe(_ arguments: [String]) -> Int32 {
         return 1
     }
     let shownHost = configuration.server.host.contains(":") ? "[\(configuration.server.host)]" : configuration.server.host
-    var line = "tally: listening on http://\(shownHost):\(port)\n"
+    let scheme = configuration.server.tls == nil ? "http" : "https"
+    var line = "tally: listening on \(scheme)://\(shownHost):\(port)\n"
     line.withUTF8 { bytes in _ = write(1, bytes.baseAddress, bytes.count) }
     let signal = TerminationSignals.wait()
     logger.info("server.shutdown", ["signal": signal == SIGINT ? "SIGINT" : "SIGTERM"])
     application.shutdown()
     return 0
+}
+
+/// Raises the soft descriptor limit to the hard one: every connection is a descriptor, and
+/// the usual soft limit of 1024 would refuse clients long before the connection limits do.
+private func raiseDescriptorLimit() {
+    var limit = rlimit()
+    guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < limit.rlim_max else { return }
+    limit.rlim_cur = limit.rlim_max
+    _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
 }
