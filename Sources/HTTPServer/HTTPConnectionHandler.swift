@@ -32,6 +32,8 @@ final class HTTPConnectionHandler: ConnectionHandler {
     private(set) var exchangeID: UInt64 = 0
     private var active = false
     private var head: HTTPRequestHead?
+    /// The current request's head and route pattern, for the response-header hook.
+    private var admitted: (head: HTTPRequestHead, pattern: String?)?
     private var route: Router.Route?
     private var parameters = HTTPParameters()
     private var bodyState = BodyState.none
@@ -172,13 +174,16 @@ final class HTTPConnectionHandler: ConnectionHandler {
         switch context.router.match(method: head.method, path: head.path) {
         case .found(let route, let parameters):
             self.parameters = parameters
+            guard admit(head, pattern: route.pattern) else { return }
             start(route, head)
         case .methodNotAllowed(let allow):
+            guard admit(head, pattern: nil) else { return }
             bodyState = .discarding
             var response = HTTPResponse.error(status: 405, code: "http.method_not_allowed", message: "Method \(head.method.rawValue) is not allowed here.")
             response.headers.append(("Allow", allow.joined(separator: ", ")))
             respond(exchangeID, response)
         case .notFound:
+            guard admit(head, pattern: nil) else { return }
             if let fallback = context.router.fallback {
                 start(Router.Route(method: head.method, pattern: "*", body: .buffered(), handler: fallback), head)
             } else {
@@ -186,6 +191,24 @@ final class HTTPConnectionHandler: ConnectionHandler {
                 respond(exchangeID, .error(status: 404, code: "http.not_found", message: "No route for this path."))
             }
         }
+    }
+
+    /// Runs the server's admission check (auth, rate limits, CORS preflight) before the
+    /// handler; false when the check answered the request itself.
+    private func admit(_ head: HTTPRequestHead, pattern: String?) -> Bool {
+        admitted = (head, pattern)
+        guard let admission = context.configuration.admission else { return true }
+        let request = HTTPAdmissionRequest(head: head, pattern: pattern, parameters: parameters, peerAddress: connection.peerAddress)
+        guard let refusal = admission(request) else { return true }
+        bodyState = .discarding
+        respond(exchangeID, refusal)
+        return false
+    }
+
+    /// The response headers with the server's own added (security headers, CORS).
+    private func decorated(_ headers: [(name: String, value: String)], status: Int) -> [(name: String, value: String)] {
+        guard let extra = context.configuration.responseHeaders, let admitted else { return headers }
+        return headers + extra(admitted.head, admitted.pattern, status)
     }
 
     private func start(_ route: Router.Route, _ head: HTTPRequestHead) {
@@ -317,7 +340,7 @@ final class HTTPConnectionHandler: ConnectionHandler {
         let framing: HTTPResponseFraming = noBody ? .none : .length(response.body.count)
         let local = context.local(for: connection.loop)
         local.scratch.removeAll(keepingCapacity: true)
-        HTTPResponseSerializer.writeHead(HTTPResponseHead(status: response.status, headers: response.headers),
+        HTTPResponseSerializer.writeHead(HTTPResponseHead(status: response.status, headers: decorated(response.headers, status: response.status)),
                                          framing: framing, keepAlive: keepAlive && !shuttingDown, into: &local.scratch)
         let sendBody = !noBody && !isHeadRequest
         switch response.body {
@@ -344,6 +367,7 @@ final class HTTPConnectionHandler: ConnectionHandler {
         responseState = .streaming
         let local = context.local(for: connection.loop)
         local.scratch.removeAll(keepingCapacity: true)
+        let head = HTTPResponseHead(status: head.status, headers: decorated(head.headers, status: head.status))
         HTTPResponseSerializer.writeHead(head, framing: .chunked, keepAlive: keepAlive && !shuttingDown, into: &local.scratch)
         connection.write(SharedBuffer(local.scratch))
         connection.cancelTimeout()

@@ -29,6 +29,13 @@ public struct HTTPServerConfiguration: Sendable {
     public var maxConnectionsPerAddress = 256
     /// Most connections in total (0: no limit); beyond it new ones get 503 + Retry-After.
     public var maxConnections = 10_000
+    /// Called for every request after routing and before its handler (on the loop); a
+    /// returned response answers the request instead. One place for auth, rate limits and
+    /// CORS preflights, so no route can forget them.
+    public var admission: (@Sendable (HTTPAdmissionRequest) -> HTTPResponse?)?
+    /// Headers added to every response and stream head (security headers, CORS), given the
+    /// request head, its route pattern (nil when no route matched) and the status.
+    public var responseHeaders: (@Sendable (HTTPRequestHead, String?, Int) -> [(name: String, value: String)])?
 
     public init() {}
 }
