@@ -22,6 +22,7 @@ let subcommands: [Subcommand] = [
     Subcommand(name: "serve", summary: "run the progress server with the dashboard", run: runServe),
     Subcommand(name: "import", summary: "import a CSV file locally with a progress bar", run: runImport),
     Subcommand(name: "token", summary: "mint a subscribe token for one job or all", run: runToken),
+    Subcommand(name: "watch", summary: "follow a job on a server with a progress bar", run: runWatch),
 ]
 
 func printUsage(_ subcommands: [Subcommand]) {
