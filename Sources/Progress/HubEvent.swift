@@ -22,15 +22,19 @@ public struct HubUpdate: Sendable {
     public var type: HubEventType
     /// True when the snapshot's state is completed, failed or cancelled.
     public var isTerminal: Bool
+    /// The snapshot's `state` (`"running"`), for answers that name it beside the events.
+    public var state: String
     /// The snapshot as a JSON object (`{"id":…,"seq":…,…}`), UTF-8.
     public var snapshot: [UInt8]
 
-    /// Creates an update; `snapshot` must be a JSON object whose `seq` and `id` match.
-    public init(job: String, seq: UInt64, type: HubEventType, isTerminal: Bool, snapshot: [UInt8]) {
+    /// Creates an update; `snapshot` must be a JSON object whose `seq`, `id` and `state` match.
+    public init(job: String, seq: UInt64, type: HubEventType, isTerminal: Bool, state: String = "",
+                snapshot: [UInt8]) {
         self.job = job
         self.seq = seq
         self.type = type
         self.isTerminal = isTerminal
+        self.state = state
         self.snapshot = snapshot
     }
 }
@@ -110,6 +114,8 @@ public final class HubEvent: Sendable {
     public let type: HubEventType
     /// True when the job's state is terminal: no event follows it.
     public let isTerminal: Bool
+    /// The job's state as the snapshot names it.
+    public let state: String
     /// True for a snapshot that replaces events the subscriber missed.
     public let isResync: Bool
     /// The event as a JSON object: `{"type":"progress","seq":…,…}`.
@@ -120,7 +126,7 @@ public final class HubEvent: Sendable {
     let bodyOffset: Int
 
     /// Creates the event, or nil when `snapshot` is not a JSON object.
-    init?(job: String, seq: UInt64, type: HubEventType, isTerminal: Bool, isResync: Bool,
+    init?(job: String, seq: UInt64, type: HubEventType, isTerminal: Bool, isResync: Bool, state: String = "",
           snapshot: [UInt8], encoders: [HubEncoder]) {
         guard let (json, offset) = HubEvent.splice(type: type, isResync: isResync, into: snapshot) else {
             return nil
@@ -130,6 +136,7 @@ public final class HubEvent: Sendable {
         self.type = type
         self.isTerminal = isTerminal
         self.isResync = isResync
+        self.state = state
         self.bodyOffset = offset
         let draft = HubEventDraft(job: job, seq: seq, type: type, isTerminal: isTerminal,
                                   isResync: isResync, json: json)
@@ -153,7 +160,7 @@ public final class HubEvent: Sendable {
     /// The same snapshot under another type, for the snapshot sent on subscribe and resyncs.
     func retyped(_ type: HubEventType, isResync: Bool, encoders: [HubEncoder]) -> HubEvent {
         // The body came out of a valid splice, so splicing it again cannot fail.
-        HubEvent(job: job, seq: seq, type: type, isTerminal: isTerminal, isResync: isResync,
+        HubEvent(job: job, seq: seq, type: type, isTerminal: isTerminal, isResync: isResync, state: state,
                  snapshot: snapshot, encoders: encoders) ?? self
     }
 

@@ -80,7 +80,7 @@ public final class LocalProgressHub: ProgressHub, HubSubscriptionOwner {
         // A producer may not claim the snapshot type: the hub sends snapshots itself.
         let type: HubEventType = update.type == .snapshot ? .state : update.type
         guard let event = HubEvent(job: update.job, seq: update.seq, type: type,
-                                   isTerminal: update.isTerminal, isResync: false,
+                                   isTerminal: update.isTerminal, isResync: false, state: update.state,
                                    snapshot: update.snapshot, encoders: encoders) else {
             throw .invalidSnapshot
         }
@@ -199,7 +199,7 @@ public final class LocalProgressHub: ProgressHub, HubSubscriptionOwner {
         guard let provider = provider.withLock({ $0 }), let update = provider(job), update.job == job,
               let event = HubEvent(job: update.job, seq: update.seq,
                                    type: update.type == .snapshot ? .state : update.type,
-                                   isTerminal: update.isTerminal, isResync: false,
+                                   isTerminal: update.isTerminal, isResync: false, state: update.state,
                                    snapshot: update.snapshot, encoders: encoders) else { return }
         let configuration = self.configuration
         state.withLock { state in

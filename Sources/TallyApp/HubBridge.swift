@@ -6,13 +6,13 @@ public enum HubBridge {
     /// The hub's form of a tracker event: the snapshot JSON and the event's seq and type.
     public static func update(for event: JobEvent) -> HubUpdate {
         HubUpdate(job: event.jobID, seq: UInt64(max(0, event.seq)), type: hubType(event.type),
-                  isTerminal: event.isTerminal, snapshot: event.snapshot.json)
+                  isTerminal: event.isTerminal, state: event.snapshot.state.rawValue, snapshot: event.snapshot.json)
     }
 
     /// The hub's form of a stored snapshot (for the hub's snapshot provider).
     public static func update(for snapshot: JobSnapshot) -> HubUpdate {
         HubUpdate(job: snapshot.id, seq: UInt64(max(0, snapshot.seq)), type: .state,
-                  isTerminal: snapshot.state.isTerminal, snapshot: snapshot.json)
+                  isTerminal: snapshot.state.isTerminal, state: snapshot.state.rawValue, snapshot: snapshot.json)
     }
 
     /// Publishes every tracker event to `hub`; returns the observer token to remove it.

@@ -49,7 +49,7 @@ func snapshotJSON(job: String, seq: UInt64, state: String = "running", processed
 func update(_ job: String, _ seq: UInt64, _ type: HubEventType = .progress,
             state: String = "running") -> HubUpdate {
     let terminal = ["completed", "failed", "cancelled"].contains(state)
-    return HubUpdate(job: job, seq: seq, type: type, isTerminal: terminal,
+    return HubUpdate(job: job, seq: seq, type: type, isTerminal: terminal, state: state,
                      snapshot: snapshotJSON(job: job, seq: seq, state: state, processed: Int(seq) * 10))
 }
 

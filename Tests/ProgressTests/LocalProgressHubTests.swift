@@ -9,6 +9,7 @@ struct LocalProgressHubTests {
         let probe = Probe()
         let subscription = try #require(hub.subscribe(to: .job("j"), after: nil, sink: probe, on: loop))
         #expect(probe.received.map(\.type) == [.snapshot])
+        #expect(probe.received.first?.state == "running")
         #expect(probe.seqs == [3])
         try hub.publishProgress("j", 4...6)
         loop.run()
