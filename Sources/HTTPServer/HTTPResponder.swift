@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Why a pending response was abandoned.
 public enum HTTPCancelReason: Sendable, Equatable {
     /// The client went away.
@@ -78,6 +82,31 @@ public struct HTTPResponder {
     /// A handle that resumes a paused body from any thread.
     public var bodyFlowControl: HTTPBodyFlowControl {
         HTTPBodyFlowControl(target: LoopBound(handler, loop: loop), exchange: exchange)
+    }
+
+    /// The client's address (`203.0.113.7`, `2001:db8::1`), for rate limits and logs; empty
+    /// when the socket no longer has a peer.
+    public var peerAddress: String {
+        var storage = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let found = withUnsafeMutablePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getpeername(handler.connection.fd, $0, &length) }
+        }
+        guard found == 0 else { return "" }
+        var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN) + 1)
+        let family = Int32(storage.ss_family)
+        let converted: UnsafePointer<CChar>? = withUnsafePointer(to: &storage) { pointer in
+            if family == AF_INET {
+                return pointer.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { address in
+                    withUnsafePointer(to: address.pointee.sin_addr) { inet_ntop(AF_INET, $0, &text, socklen_t(text.count)) }
+                }
+            }
+            return pointer.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { address in
+                withUnsafePointer(to: address.pointee.sin6_addr) { inet_ntop(AF_INET6, $0, &text, socklen_t(text.count)) }
+            }
+        }
+        guard converted != nil else { return "" }
+        return String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     /// Called (on the loop) if the request is abandoned before its response completes.

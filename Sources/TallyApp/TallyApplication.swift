@@ -12,6 +12,8 @@ public struct TallyConfiguration: Sendable {
     public var dataDirectory = "tally-data"
     /// Tokens, API keys, origins, frame ancestors and TLS files (docs/SECURITY.md).
     public var security = SecurityConfiguration()
+    /// The API's limits (uploads, long-polling, rate limits, hub sizes).
+    public var api = APIConfiguration()
 
     public init() {}
 }
@@ -32,12 +34,15 @@ public final class TallyApplication: Sendable {
     public let server: HTTPServer
     /// Shared context of the routes.
     public let context: AppContext
+    /// The API's services: the import engine, the hub, metrics.
+    public let api: APIContext
 
     /// Creates the application: prepares the data directory and registers the routes.
     public init(configuration: TallyConfiguration, logger: Logger) throws(TallyStartError) {
         try TallyApplication.makeDirectory(configuration.dataDirectory)
         context = AppContext(configuration: configuration, logger: logger, startedAt: monotonicMilliseconds())
-        let router = TallyApplication.makeRouter(context)
+        api = try APIContext.open(dataDirectory: configuration.dataDirectory, configuration: configuration.api)
+        let router = TallyApplication.makeRouter(context, api: api).router
         do {
             server = try HTTPServer(configuration: configuration.server, router: router, logger: logger)
         } catch {
@@ -47,11 +52,11 @@ public final class TallyApplication: Sendable {
 
     /// Registers every route. Each group of routes lives in its own file as a
     /// `register…Routes(on:context:)` function called from here.
-    static func makeRouter(_ context: AppContext) -> Router {
-        var router = Router()
-        registerHealthRoutes(on: &router, context: context)
-        router.fallback = StaticFiles(root: context.configuration.webRoot, logger: context.logger).handler
-        return router
+    static func makeRouter(_ context: AppContext, api: APIContext) -> RouteRecorder {
+        var routes = RouteRecorder(router: Router())
+        registerAPIRoutes(on: &routes, api: api, context: context)
+        routes.router.fallback = StaticFiles(root: context.configuration.webRoot, logger: context.logger).handler
+        return routes
     }
 
     /// Binds and starts serving; returns the bound port.
@@ -68,6 +73,7 @@ public final class TallyApplication: Sendable {
     /// Stops gracefully and waits for the loops to end.
     public func shutdown() {
         server.shutdown()
+        api.imports.shutdown()
     }
 
     private static func makeDirectory(_ path: String) throws(TallyStartError) {

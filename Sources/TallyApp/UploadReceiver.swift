@@ -114,6 +114,12 @@ public final class UploadReceiver {
         path = nil
     }
 
+    /// Removes a finished spool file and its directory (the import was refused).
+    static func remove(spoolFile path: String) {
+        unlink(path)
+        if let slash = path.lastIndex(of: "/") { rmdir(String(path[..<slash])) }
+    }
+
     private func handle(_ event: MultipartEvent) throws(APIError) {
         switch event {
         case .begin(let part):

@@ -1,0 +1,176 @@
+import Dispatch
+import Imports
+import Progress
+import Storage
+
+/// The API's own limits and behaviour, set by `tally serve` flags.
+public struct APIConfiguration: Sendable {
+    /// Largest upload body, in bytes (413 beyond). 1 GiB: files go to disk, never to memory.
+    public var maxUploadBytes = 1 << 30
+    /// Long-poll wait when the client gives none (seconds): under common 30 s proxy timeouts.
+    public var longPollDefaultSeconds = 25.0
+    /// Longest long-poll wait a client may ask for (seconds).
+    public var longPollMaxSeconds = 60.0
+    /// Rate limit of the snapshot and polling endpoints; nil turns it off.
+    public var rateLimit: RateLimitPolicy? = RateLimitPolicy()
+    /// Hub sizes (per-job log, mailbox).
+    public var hub = HubConfiguration()
+    /// Seconds between server pings on WebSockets.
+    public var webSocketPingSeconds = 30.0
+    /// Seconds between SSE comment lines that keep proxies from closing an idle stream.
+    public var sseHeartbeatSeconds = 15.0
+    /// Subscriptions one multiplexed WebSocket may hold.
+    public var maxSubscriptionsPerSocket = 100
+
+    /// The defaults.
+    public init() {}
+}
+
+/// What the API routes share: the engine, the hub, metrics, limits. Created once per server.
+public final class APIContext: Sendable {
+    /// The import engine.
+    public let imports: ImportService
+    /// The progress hub the engine's tracker feeds.
+    public let hub: LocalProgressHub
+    /// Transport-independent job logic.
+    public let jobs: JobsAPI
+    /// Metrics shown at `/metrics`.
+    public let metrics: APIMetrics
+    /// The rate limiter, nil when off.
+    public let limiter: RateLimiter?
+    /// Limits.
+    public let configuration: APIConfiguration
+    /// Where uploads are spooled.
+    public let spoolDirectory: String
+    /// The hub encodings of the transports.
+    let sseFormat: HubFormat
+    let webSocketFormat: HubFormat
+    /// Store writes run here, never on an event loop.
+    let blocking = DispatchQueue(label: "tally.api.blocking", attributes: .concurrent)
+    /// The OpenAPI document and docs page, built once.
+    let openAPIBytes: [UInt8]
+    let docsHTML: [UInt8]
+
+    /// Opens the import engine on `dataDirectory` and creates the context over it.
+    static func open(dataDirectory: String, configuration: APIConfiguration) throws(TallyStartError) -> APIContext {
+        let imports: ImportService
+        do {
+            imports = try ImportService(dataDirectory: dataDirectory)
+        } catch {
+            throw TallyStartError(code: "server.import_engine", message: String(describing: error))
+        }
+        return APIContext(imports: imports, configuration: configuration, spoolDirectory: dataDirectory + "/uploads",
+                          webSocketEncoder: JobSocket.encoder)
+    }
+
+    /// Creates the context over an open import service; connects the tracker to a new hub.
+    public init(imports: ImportService, configuration: APIConfiguration, spoolDirectory: String,
+                webSocketEncoder: HubEncoder) {
+        self.imports = imports
+        self.configuration = configuration
+        self.spoolDirectory = spoolDirectory
+        let sse = HubEncoder(name: "sse") { draft in
+            // Framed as one HTTP chunk, so a stream writes the shared bytes as they are.
+            HubBytesBuffer(chunked: EventEncoding.sse(draft))
+        }
+        let hub = LocalProgressHub(configuration: configuration.hub, encoders: [sse, webSocketEncoder])
+        self.hub = hub
+        guard let sseFormat = hub.format(named: "sse"), let webSocketFormat = hub.format(named: webSocketEncoder.name) else {
+            preconditionFailure("the hub was created with both encoders")
+        }
+        self.sseFormat = sseFormat
+        self.webSocketFormat = webSocketFormat
+        let store = imports.store
+        hub.setSnapshotProvider { id in
+            guard let snapshot = try? store.job(id) else { return nil }
+            return HubBridge.update(for: snapshot)
+        }
+        HubBridge.connect(imports.tracker, to: hub)
+        self.jobs = JobsAPI(imports: imports, hub: hub)
+        self.limiter = configuration.rateLimit.map { RateLimiter(policy: $0) }
+        self.metrics = APIMetrics()
+        self.openAPIBytes = OpenAPI.document().bytes
+        self.docsHTML = Array(DocsPage.html().utf8)
+        metrics.registerCollectors(hub: hub, imports: imports)
+    }
+}
+
+/// The metrics of `/metrics`: stored counters and gauges bumped by the transports, and
+/// collectors that read the hub and the store at scrape time.
+public final class APIMetrics: Sendable {
+    /// The registry behind `/metrics`.
+    public let registry = MetricsRegistry()
+    /// Open WebSocket connections.
+    public let webSockets: MetricGauge
+    /// Open SSE streams.
+    public let sseStreams: MetricGauge
+    /// Parked long-poll requests.
+    public let longPolls: MetricGauge
+    /// Requests refused by the rate limiter.
+    public let rateLimited: MetricCounter
+    /// Malformed client messages on WebSockets.
+    public let badMessages: MetricCounter
+
+    init() {
+        let help = "Open connections by transport."
+        webSockets = registry.gauge("tally_connections", help: help, labels: [("transport", "websocket")])
+        sseStreams = registry.gauge("tally_connections", help: help, labels: [("transport", "sse")])
+        longPolls = registry.gauge("tally_connections", help: help, labels: [("transport", "longpoll")])
+        rateLimited = registry.counter("tally_rate_limited_total", help: "Requests refused with 429.")
+        badMessages = registry.counter("tally_ws_bad_messages_total", help: "Malformed WebSocket client messages.")
+    }
+
+    /// Counts one API response by status.
+    public func countResponse(status: Int) {
+        registry.counter("tally_http_requests_total", help: "API requests by response status.",
+                         labels: [("status", String(status))]).increment()
+    }
+
+    func registerCollectors(hub: LocalProgressHub, imports: ImportService) {
+        registry.register("tally_subscribers", help: "Live hub subscriptions (every transport).", type: .gauge) {
+            [MetricSample(value: Double(hub.metrics.subscribers))]
+        }
+        registry.register("tally_events_published_total", help: "Events accepted by the hub.", type: .counter) {
+            [MetricSample(value: Double(hub.metrics.published))]
+        }
+        registry.register("tally_events_delivered_total", help: "Events handed to subscribers.", type: .counter) {
+            [MetricSample(value: Double(hub.metrics.delivered))]
+        }
+        registry.register("tally_events_coalesced_total", help: "Events a slow subscriber skipped for a later one.", type: .counter) {
+            [MetricSample(value: Double(hub.metrics.coalesced))]
+        }
+        registry.register("tally_events_resyncs_total", help: "Resync snapshots sent to subscribers too far behind.", type: .counter) {
+            [MetricSample(value: Double(hub.metrics.resyncs))]
+        }
+        let store = imports.store
+        registry.register("tally_jobs", help: "Jobs by state.", type: .gauge) {
+            var counts: [String: Int64] = [:]
+            try? store.database.read { c in
+                try c.query("SELECT state, COUNT(*) FROM tally_jobs GROUP BY state") { row in
+                    if let state = row.text(0) { counts[state] = row.int64(1) }
+                }
+            }
+            return JobState.allCases.map { MetricSample(labels: [("state", $0.rawValue)], value: Double(counts[$0.rawValue] ?? 0)) }
+        }
+        registry.register("tally_rows_imported_total", help: "Rows written by imports.", type: .counter) {
+            let rows = try? store.database.read { c in
+                try c.scalarInt("SELECT COALESCE(SUM(succeeded), 0) FROM tally_jobs WHERE kind = 'import'")
+            }
+            return [MetricSample(value: Double(rows.flatMap { $0 } ?? 0))]
+        }
+    }
+}
+
+/// Bytes a transport writes as they are, shared by every subscriber.
+final class HubBytesBuffer: HubPayload {
+    let buffer: SharedBuffer
+
+    /// The bytes framed as one HTTP/1.1 chunk.
+    init(chunked bytes: [UInt8]) {
+        var framed = Array(String(bytes.count, radix: 16).utf8) + [13, 10]
+        framed += bytes
+        framed += [13, 10]
+        buffer = SharedBuffer(framed)
+    }
+}
+
