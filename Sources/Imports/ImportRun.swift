@@ -21,18 +21,21 @@ final class ImportRun {
     let control: JobControl
     let logger: Logger
     let configuration: ImportConfiguration
-    var snapshot: JobSnapshot
-    var checkpoint: Checkpoint
     let options: ImportOptions
     let path: String
-    var reader: CSVReader
-    var plan: TablePlan?
-    var throttle: ProgressThrottle
-    var rate = RateEstimator()
-    var storedErrors: Int64 = 0
-    var rowsInBatch = 0
-    var transactionOpen = false
-    var pendingEvent: JobEvent.EventType?
+    // The run's mutable state is touched only by the worker thread that owns the run, and no
+    // access to one of these properties is held across a call that touches it again, so the
+    // per-row dynamic exclusivity checks (about 10 % of an import's CPU time) are waived.
+    @exclusivity(unchecked) var snapshot: JobSnapshot
+    @exclusivity(unchecked) var checkpoint: Checkpoint
+    @exclusivity(unchecked) var reader: CSVReader
+    @exclusivity(unchecked) var plan: TablePlan?
+    @exclusivity(unchecked) var throttle: ProgressThrottle
+    @exclusivity(unchecked) var rate = RateEstimator()
+    @exclusivity(unchecked) var storedErrors: Int64 = 0
+    @exclusivity(unchecked) var rowsInBatch = 0
+    @exclusivity(unchecked) var transactionOpen = false
+    @exclusivity(unchecked) var pendingEvent: JobEvent.EventType?
     var fd: Int32 = -1
     var schema: ImportSchema?
 

@@ -6,7 +6,9 @@ import Storage
 /// straight from the reader's buffer.
 final class TablePlan {
     let table: String
-    var validator: RowValidator
+    /// Used by the one worker that owns the plan, one call at a time (see `ImportRun`), so
+    /// the per-row dynamic exclusivity checks are waived.
+    @exclusivity(unchecked) var validator: RowValidator
 
     /// Matches `schema` (or text columns named after the header) to the header.
     init(table: String, schema: ImportSchema?, header: [String]) throws(SchemaError) {

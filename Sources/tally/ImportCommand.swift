@@ -27,6 +27,7 @@ func runImport(_ arguments: [String]) -> Int32 {
     var file: String?
     var options = ImportOptions()
     var dataDirectory = "./tally-data"
+    var publishesProgress = true
     var iterator = arguments.makeIterator()
     func value(_ flag: String) -> String? {
         guard let v = iterator.next() else {
@@ -74,6 +75,9 @@ func runImport(_ arguments: [String]) -> Int32 {
         case "--max-error-fraction":
             guard let v = value(argument), let f = Double(v), f >= 0, f <= 1 else { return 64 }
             options.maxErrorFraction = f
+        case "--no-progress":
+            // Measurement aid (tally bench): publish state changes only, no progress events.
+            publishesProgress = false
         case "--data":
             guard let v = value(argument) else { return 64 }
             dataDirectory = v
@@ -101,6 +105,7 @@ func runImport(_ arguments: [String]) -> Int32 {
     let progress = TerminalProgress(fd: 2)
     var configuration = ImportConfiguration()
     configuration.workers = 1
+    configuration.publishesProgress = publishesProgress
     // Structured logs would tear the in-place bar apart; warnings still go out when piped.
     configuration.logger = progress.isTerminal ? .discard : Logger.standardError(minimum: .warning)
     let service: ImportService

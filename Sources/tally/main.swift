@@ -21,6 +21,7 @@ func printError(_ message: String) {
 let subcommands: [Subcommand] = [
     Subcommand(name: "serve", summary: "run the progress server with the dashboard", run: runServe),
     Subcommand(name: "import", summary: "import a CSV file locally with a progress bar", run: runImport),
+    Subcommand(name: "bench", summary: "benchmark the import engine (bench import)", run: runBench),
     Subcommand(name: "token", summary: "mint a subscribe token for one job or all", run: runToken),
     Subcommand(name: "watch", summary: "follow a job on a server with a progress bar", run: runWatch),
 ]
