@@ -4,6 +4,12 @@ import Storage
 import Testing
 @testable import Imports
 
+/// The stored seq of a job, read without starting a service.
+func makeStoreSeq(_ dir: ImportTempDirectory, _ id: String) throws -> Int64? {
+    let store = try JobStore(database: Database(path: dir.path + "/data/tally.db"))
+    return try store.job(id)?.seq
+}
+
 @Suite(.serialized) struct ImportServiceTests {
     @Test func importsValidRowsTypedAndRecordsRowErrors() throws {
         let dir = ImportTempDirectory()
@@ -136,10 +142,17 @@ import Testing
             let stopped = try #require(try service.store.job(id))
             #expect(stopped.state == .running)
         }
-        let service = try makeService(dir)
+        let stoppedSeq = try #require(try makeStoreSeq(dir, id))
+        let tracker = JobTracker()
+        let log = EventLog(tracker)
+        let service = try makeService(dir, tracker: tracker)
         let done = try #require(try waitForEnd(service, id))
         #expect(done.state == .completed)
         #expect(done.processed == 100_000 && done.failed == 100 && done.succeeded == 99_900)
+        // seq goes on from the last published one: no reuse and no hole across the restart.
+        service.tracker.waitForDelivery()
+        let seqs = log.of(id).map(\.seq)
+        #expect(seqs.first == stoppedSeq + 1 && seqs == Array(seqs.indices.map { stoppedSeq + 1 + Int64($0) }))
         #expect(try count(service, "SELECT COUNT(*) FROM r") == 99_900)
         #expect(try count(service, "SELECT COUNT(DISTINCT id) FROM r") == 99_900)
         #expect(try service.errors(id, page: Page(limit: 1000)).count == 100)

@@ -45,11 +45,12 @@ final class EventLog: Sendable {
     func of(_ id: String) -> [JobEvent] { events.withLock { $0.filter { $0.jobID == id } } }
 }
 
-func makeService(_ dir: ImportTempDirectory, _ tweak: (inout ImportConfiguration) -> Void = { _ in }) throws -> ImportService {
+func makeService(_ dir: ImportTempDirectory, tracker: JobTracker = JobTracker(),
+                 _ tweak: (inout ImportConfiguration) -> Void = { _ in }) throws -> ImportService {
     var configuration = ImportConfiguration()
     configuration.workers = 1
     tweak(&configuration)
-    return try ImportService(dataDirectory: dir.path + "/data", configuration: configuration)
+    return try ImportService(dataDirectory: dir.path + "/data", configuration: configuration, tracker: tracker)
 }
 
 /// Polls until the job reaches a terminal state (or 30 s pass).
