@@ -87,6 +87,7 @@ final class ImportRun {
         control.startedAt.store(now.milliseconds, ordering: .relaxed)
         control.lastActivity.store(now.milliseconds, ordering: .relaxed)
         fd = open(path, O_RDONLY | O_CLOEXEC)
+        let openError = fd < 0 ? String(cString: strerror(errno)) : ""
         var size: Int64?
         if fd >= 0 {
             var st = stat()
@@ -98,8 +99,7 @@ final class ImportRun {
                 do {
                     try begin(c)
                     if fd < 0 {
-                        let reason = String(cString: strerror(errno))
-                        try fail(JobError(code: ImportError.Code.fileNotFound.rawValue, message: "Cannot open \(path): \(reason)."), in: c)
+                        try fail(JobError(code: ImportError.Code.fileNotFound.rawValue, message: "Cannot open \(path): \(openError)."), in: c)
                         return .finished
                     }
                     if let size, size < checkpoint.offset {

@@ -15,6 +15,7 @@ func makeStoreSeq(_ dir: ImportTempDirectory, _ id: String) throws -> Int64? {
         let dir = ImportTempDirectory()
         let file = dir.write("orders.csv", numberedCSV(rows: 500, badEvery: 50) + "501,x\n499,dup,1\n")
         let service = try makeService(dir)
+        defer { service.shutdown() }
         let log = EventLog(service.tracker)
         let job = try service.submit(path: file, options: ImportOptions(schema: numberedSchema, batchSize: 64))
         #expect(job.state == .pending && job.table == "orders" && job.seq == 1)
@@ -45,6 +46,7 @@ func makeStoreSeq(_ dir: ImportTempDirectory, _ id: String) throws -> Int64? {
             $0.clock = clock.clock
             $0.throttle = ThrottlePolicy(everyRows: 500, everyFraction: 1, minInterval: 0)
         }
+        defer { service.shutdown() }
         let log = EventLog(service.tracker)
         let job = try service.submit(path: file, options: ImportOptions(batchSize: 100_000))
         let done = try #require(try waitForEnd(service, job.id))
@@ -62,6 +64,7 @@ func makeStoreSeq(_ dir: ImportTempDirectory, _ id: String) throws -> Int64? {
         let dir = ImportTempDirectory()
         let file = dir.write("p.csv", numberedCSV(rows: 2000))
         let service = try makeService(dir) { $0.publishesProgress = false }
+        defer { service.shutdown() }
         let log = EventLog(service.tracker)
         let job = try service.submit(path: file, options: ImportOptions(batchSize: 100))
         #expect(try waitForEnd(service, job.id)?.state == .completed)
@@ -74,6 +77,7 @@ func makeStoreSeq(_ dir: ImportTempDirectory, _ id: String) throws -> Int64? {
         let dir = ImportTempDirectory()
         let file = dir.write("e.csv", numberedCSV(rows: 1000, badEvery: 10))
         let service = try makeService(dir)
+        defer { service.shutdown() }
         let byCount = try service.submit(path: file, options: ImportOptions(table: "a", schema: numberedSchema, maxErrors: 5))
         let a = try #require(try waitForEnd(service, byCount.id))
         #expect(a.state == .failed && a.error?.code == "import.too_many_errors")
@@ -94,6 +98,7 @@ func makeStoreSeq(_ dir: ImportTempDirectory, _ id: String) throws -> Int64? {
         FileManager.default.createFile(atPath: zip, contents: binary)
         let badHeader = dir.write("h.csv", "a,b\n1,2\n")
         let service = try makeService(dir)
+        defer { service.shutdown() }
         let e = try #require(try waitForEnd(service, try service.submit(path: empty).id))
         #expect(e.state == .failed && e.error?.code == "csv.empty_file")
         let z = try #require(try waitForEnd(service, try service.submit(path: zip).id))
@@ -110,6 +115,7 @@ func makeStoreSeq(_ dir: ImportTempDirectory, _ id: String) throws -> Int64? {
         let dir = ImportTempDirectory()
         let file = dir.write("big.csv", numberedCSV(rows: 200_000))
         let service = try makeService(dir)
+        defer { service.shutdown() }
         let job = try service.submit(path: file, options: ImportOptions(batchSize: 200))
         while (try service.job(job.id)?.processed ?? 0) == 0 { usleep(1000) }
         let cancelled = try service.cancel(job.id)
@@ -136,6 +142,7 @@ func makeStoreSeq(_ dir: ImportTempDirectory, _ id: String) throws -> Int64? {
         var id = ""
         do {
             let service = try makeService(dir)
+            defer { service.shutdown() }
             id = try service.submit(path: file, options: ImportOptions(schema: numberedSchema, batchSize: 500)).id
             while (try service.job(id)?.processed ?? 0) < 1000 { usleep(1000) }
             service.shutdown()
@@ -146,6 +153,7 @@ func makeStoreSeq(_ dir: ImportTempDirectory, _ id: String) throws -> Int64? {
         let tracker = JobTracker()
         let log = EventLog(tracker)
         let service = try makeService(dir, tracker: tracker)
+        defer { service.shutdown() }
         let done = try #require(try waitForEnd(service, id))
         #expect(done.state == .completed)
         #expect(done.processed == 100_000 && done.failed == 100 && done.succeeded == 99_900)
@@ -167,11 +175,13 @@ func makeStoreSeq(_ dir: ImportTempDirectory, _ id: String) throws -> Int64? {
         var id = ""
         do {
             let service = try makeService(dir)
+            defer { service.shutdown() }
             id = try service.submit(path: file, options: ImportOptions(schema: numberedSchema, batchSize: 300)).id
             while (try service.job(id)?.processed ?? 0) < 300 { usleep(500) }
             service.shutdown()
         }
         let service = try makeService(dir)
+        defer { service.shutdown() }
         let done = try #require(try waitForEnd(service, id))
         #expect(done.state == .completed && done.succeeded == 50_000 && done.failed == 10)
         #expect(try service.errors(id, page: Page(limit: 100)).allSatisfy { $0.code == "row.duplicate" })
@@ -182,6 +192,7 @@ func makeStoreSeq(_ dir: ImportTempDirectory, _ id: String) throws -> Int64? {
         let fifo = dir.path + "/slow.csv"
         #expect(mkfifo(fifo, 0o600) == 0)
         let service = try makeService(dir) { $0.stallTimeout = 0.3; $0.watchdogInterval = 0.05 }
+        defer { service.shutdown() }
         let job = try service.submit(path: fifo)
         let writer = open(fifo, O_WRONLY)
         defer { close(writer) }
@@ -197,6 +208,7 @@ func makeStoreSeq(_ dir: ImportTempDirectory, _ id: String) throws -> Int64? {
         let fifo = dir.path + "/trickle.csv"
         #expect(mkfifo(fifo, 0o600) == 0)
         let service = try makeService(dir) { $0.maxDuration = 0.4; $0.stallTimeout = 5; $0.watchdogInterval = 0.05 }
+        defer { service.shutdown() }
         let job = try service.submit(path: fifo)
         let writer = open(fifo, O_WRONLY)
         defer { close(writer) }
@@ -226,6 +238,7 @@ func makeStoreSeq(_ dir: ImportTempDirectory, _ id: String) throws -> Int64? {
     @Test func externalJobsShareStoreSeqAndTracker() throws {
         let dir = ImportTempDirectory()
         let service = try makeService(dir)
+        defer { service.shutdown() }
         let log = EventLog(service.tracker)
         let job = try service.createExternalJob(ExternalJobSpec(name: "nightly sync", total: 200, message: "Starting",
                                                                 data: JSONText(validating: "{\"source\":\"crm\"}")))
