@@ -28,14 +28,24 @@ options:
 
 security (docs/SECURITY.md):
 \(SecurityConfiguration.usage)
+
+API limits:
+\(APIConfiguration.usage)
 """
 
 /// `tally serve`: runs the server until SIGINT/SIGTERM.
 func runServe(_ allArguments: [String]) -> Int32 {
     var configuration = TallyConfiguration()
+    let afterSecurity: [String]
+    do {
+        (configuration.security, afterSecurity) = try SecurityConfiguration.parse(allArguments)
+    } catch {
+        printError("tally serve: \(error.description)\n")
+        return 64
+    }
     let arguments: [String]
     do {
-        (configuration.security, arguments) = try SecurityConfiguration.parse(allArguments)
+        (configuration.api, arguments) = try APIConfiguration.parse(afterSecurity)
     } catch {
         printError("tally serve: \(error.description)\n")
         return 64

@@ -1,0 +1,26 @@
+import Testing
+@testable import TallyApp
+
+struct APIFlagsTests {
+    @Test func takesItsFlagsAndLeavesTheRest() throws {
+        let (configuration, rest) = try APIConfiguration.parse([
+            "--port", "0", "--max-upload=1000", "--rate-limit", "5/0.5", "--event-log", "64", "--mailbox=4",
+            "--long-poll-wait", "10", "--ws-ping", "5", "--max-subscriptions", "3", "--data", "x",
+        ])
+        #expect(rest == ["--port", "0", "--data", "x"])
+        #expect(configuration.maxUploadBytes == 1000)
+        #expect(configuration.rateLimit == RateLimitPolicy(burst: 5, refillPerSecond: 0.5))
+        #expect(configuration.hub.logCapacity == 64)
+        #expect(configuration.hub.mailboxCapacity == 4)
+        #expect(configuration.longPollDefaultSeconds == 10)
+        #expect(configuration.webSocketPingSeconds == 5)
+        #expect(configuration.maxSubscriptionsPerSocket == 3)
+        #expect(try APIConfiguration.parse(["--rate-limit", "off"]).0.rateLimit == nil)
+    }
+
+    @Test(arguments: [["--max-upload", "-1"], ["--rate-limit", "5"], ["--mailbox"], ["--ws-ping", "nan"],
+                      ["--long-poll-wait", "90"]])
+    func refusesBadValues(_ arguments: [String]) {
+        #expect(throws: APIFlagError.self) { _ = try APIConfiguration.parse(arguments) }
+    }
+}
