@@ -37,7 +37,7 @@ final class CSVStorage {
     static let quote: UInt8 = 5
     static let nul: UInt8 = 6
 
-    init(capacity: Int = 64 * 1024) {
+    init(capacity: Int = 4096) {
         self.capacity = max(capacity, 16)
         self.bytes = .allocate(capacity: self.capacity)
         self.count = 0
