@@ -238,10 +238,16 @@ public final class ImportService: @unchecked Sendable {
 
     // MARK: Lifecycle
 
-    /// Stops the workers: running imports commit their current batch and stay `running`, so
-    /// the next start resumes them. Waits for the threads to end, then releases the data
-    /// directory.
+    /// Stops the workers, waiting at most 10 s for them (see `shutdown(timeout:)`).
     public func shutdown() {
+        shutdown(timeout: 10)
+    }
+
+    /// Stops the workers: running imports commit their current batch and stay `running`, so
+    /// the next start resumes them. Waits for the threads to end (at most `timeout` seconds:
+    /// a worker blocked reading a pipe that never delivers cannot be interrupted), then
+    /// releases the data directory.
+    public func shutdown(timeout: Double) {
         let active: [JobControl] = withLock {
             shuttingDown = true
             lock.broadcast()
@@ -249,7 +255,13 @@ public final class ImportService: @unchecked Sendable {
         }
         for control in active { control.requestStop(.shutdown) }
         lock.lock()
-        while liveThreads > 0 { lock.wait() }
+        let deadline = Date(timeIntervalSinceNow: timeout)
+        while liveThreads > 0 {
+            if !lock.wait(until: deadline) {
+                logger.warning("import.shutdown_timeout", [("threads", String(liveThreads))])
+                break
+            }
+        }
         if lockFile >= 0 {
             close(lockFile)
             lockFile = -1

@@ -1,5 +1,4 @@
 import CSQLite
-import Synchronization
 
 /// A database file: one writer connection whose use is serialized by a lock, and a small pool
 /// of read-only connections. In WAL mode readers see the last committed state and never block
@@ -32,8 +31,8 @@ public final class Database: @unchecked Sendable {
     // The lock guards `writer`; `readerLock` guards `idleReaders` and `openReaders`.
     // That is what makes the class safe to share (hence @unchecked).
     private let writer: Connection
-    private let writeLock = Mutex(())
-    private let readerLock = Mutex(())
+    private let writeLock = PlainLock()
+    private let readerLock = PlainLock()
     private var idleReaders: [Connection] = []
     private var openReaders = 0
 
@@ -53,16 +52,16 @@ public final class Database: @unchecked Sendable {
 
     /// Runs `body` with the writer connection, holding the write lock (no transaction).
     public func write<R>(_ body: (Connection) throws -> R) throws -> R {
-        writeLock._unsafeLock()
-        defer { writeLock._unsafeUnlock() }
+        writeLock.lock()
+        defer { writeLock.unlock() }
         return try body(writer)
     }
 
     /// Runs `body` in one `BEGIN IMMEDIATE … COMMIT` transaction on the writer connection;
     /// everything it does commits together or not at all.
     public func transaction<R>(_ body: (Connection) throws -> R) throws -> R {
-        writeLock._unsafeLock()
-        defer { writeLock._unsafeUnlock() }
+        writeLock.lock()
+        defer { writeLock.unlock() }
         return try writer.transaction(body)
     }
 
@@ -74,8 +73,8 @@ public final class Database: @unchecked Sendable {
     }
 
     private func withReaderLock<R>(_ body: () -> R) -> R {
-        readerLock._unsafeLock()
-        defer { readerLock._unsafeUnlock() }
+        readerLock.lock()
+        defer { readerLock.unlock() }
         return body()
     }
 
@@ -107,3 +106,22 @@ public final class Database: @unchecked Sendable {
 #if canImport(Glibc)
 import Glibc
 #endif
+
+/// A pthread mutex. `Synchronization.Mutex` wants the guarded value inside it, which does not
+/// fit a non-`Sendable` connection handed to a caller's closure; this guards code instead.
+final class PlainLock: @unchecked Sendable {
+    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+
+    init() {
+        mutex.initialize(to: pthread_mutex_t())
+        pthread_mutex_init(mutex, nil)
+    }
+
+    deinit {
+        pthread_mutex_destroy(mutex)
+        mutex.deallocate()
+    }
+
+    func lock() { pthread_mutex_lock(mutex) }
+    func unlock() { pthread_mutex_unlock(mutex) }
+}

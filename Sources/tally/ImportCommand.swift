@@ -130,8 +130,16 @@ func runImport(_ arguments: [String]) -> Int32 {
     signal(SIGINT, SIG_IGN)
     signal(SIGTERM, SIG_IGN)
     let interrupts = [SIGINT, SIGTERM].map { DispatchSource.makeSignalSource(signal: $0, queue: .global()) }
+    let interruptCount = Atomic<Int>(0)
     for source in interrupts {
-        source.setEventHandler { _ = try? service.cancel(id) }
+        source.setEventHandler {
+            // The first Ctrl-C cancels cleanly; a second one leaves at once.
+            if interruptCount.add(1, ordering: .relaxed).newValue > 1 {
+                printError("\ninterrupted\n")
+                exit(130)
+            }
+            _ = try? service.cancel(id)
+        }
         source.resume()
     }
 

@@ -89,6 +89,16 @@ func makeStoreSeq(_ dir: ImportTempDirectory, _ id: String) throws -> Int64? {
         #expect(b.error?.message.contains("5.0 %") == true)
     }
 
+    @Test func storedRowErrorsAreCappedButCountsStayExact() throws {
+        let dir = ImportTempDirectory()
+        let file = dir.write("c.csv", numberedCSV(rows: 300, badEvery: 2))
+        let service = try makeService(dir) { $0.maxStoredRowErrors = 20 }
+        defer { service.shutdown() }
+        let done = try #require(try waitForEnd(service, try service.submit(path: file, options: ImportOptions(schema: numberedSchema)).id))
+        #expect(done.state == .completed && done.failed == 150 && done.succeeded == 150)
+        #expect(try service.errors(done.id, page: Page(limit: 1000)).count == 20)
+    }
+
     @Test func unparseableFilesFailWithAClearMessage() throws {
         let dir = ImportTempDirectory()
         let empty = dir.write("empty.csv", "")
