@@ -14,6 +14,8 @@ public struct TallyConfiguration: Sendable {
     public var security = SecurityConfiguration()
     /// The API's limits (uploads, long-polling, rate limits, hub sizes).
     public var api = APIConfiguration()
+    /// Serve the WebSocket conformance echo endpoint `/ws/echo` (`--echo`); off by default.
+    public var echo = false
 
     public init() {}
 }
@@ -55,6 +57,7 @@ public final class TallyApplication: Sendable {
     static func makeRouter(_ context: AppContext, api: APIContext) -> RouteRecorder {
         var routes = RouteRecorder(router: Router())
         registerAPIRoutes(on: &routes, api: api, context: context)
+        if context.configuration.echo { routes.router.webSocketEcho() }
         routes.router.fallback = StaticFiles(root: context.configuration.webRoot, logger: context.logger).handler
         return routes
     }

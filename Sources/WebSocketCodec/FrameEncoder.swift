@@ -30,6 +30,45 @@ public enum FrameEncoder {
         }
     }
 
+    /// Writes an unmasked frame header at the start of `buffer`, which must hold at least
+    /// `headerSize(payloadCount:masked: false)` bytes; returns the header size.
+    public static func writeHeader(
+        into buffer: UnsafeMutableRawBufferPointer, opcode: WebSocketOpcode, payloadCount count: Int, fin: Bool = true, rsv1: Bool = false
+    ) -> Int {
+        buffer[0] = (fin ? 0x80 : 0) | (rsv1 ? 0x40 : 0) | opcode.rawValue
+        if count < 126 {
+            buffer[1] = UInt8(count)
+            return 2
+        }
+        if count <= 0xFFFF {
+            buffer[1] = 126
+            buffer[2] = UInt8(truncatingIfNeeded: count >> 8)
+            buffer[3] = UInt8(truncatingIfNeeded: count)
+            return 4
+        }
+        buffer[1] = 127
+        for index in 0..<8 {
+            buffer[2 + index] = UInt8(truncatingIfNeeded: UInt64(count) >> UInt64(56 - 8 * index))
+        }
+        return 10
+    }
+
+    /// Encodes an unmasked frame straight into a buffer the caller allocates: `make` receives
+    /// the total size and a function that fills a region of exactly that size. Lets a server
+    /// build its own shared buffer type with a single copy of the payload.
+    public static func encode<Buffer>(
+        opcode: WebSocketOpcode, payload: UnsafeRawBufferPointer, rsv1: Bool = false,
+        into make: (_ count: Int, _ fill: (UnsafeMutableRawBufferPointer) -> Void) -> Buffer
+    ) -> Buffer {
+        let total = headerSize(payloadCount: payload.count, masked: false) + payload.count
+        return make(total) { target in
+            let header = writeHeader(into: target, opcode: opcode, payloadCount: payload.count, rsv1: rsv1)
+            if let source = payload.baseAddress, payload.count > 0, let base = target.baseAddress {
+                (base + header).copyMemory(from: source, byteCount: payload.count)
+            }
+        }
+    }
+
     /// Encodes one frame. Server frames are unmasked; a client passes a fresh random key.
     public static func encode(
         opcode: WebSocketOpcode, payload: UnsafeRawBufferPointer, fin: Bool = true, rsv1: Bool = false,

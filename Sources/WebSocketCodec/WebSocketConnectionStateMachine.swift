@@ -283,7 +283,28 @@ public struct WebSocketConnectionStateMachine {
     /// Encodes a message for this connection, compressed when negotiated and worthwhile.
     /// Returns nil once a Close has been sent or the connection is over.
     public mutating func encode(_ kind: WebSocketMessage.Kind, payload: UnsafeRawBufferPointer) -> [UInt8]? {
+        encode(kind, payload: payload) { count, fill in
+            [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
+                fill(UnsafeMutableRawBufferPointer(buffer))
+                initialized = count
+            }
+        }
+    }
+
+    /// Encodes a message into a buffer the caller allocates (see `FrameEncoder.encode(opcode:payload:rsv1:into:)`).
+    public mutating func encode<Buffer>(
+        _ kind: WebSocketMessage.Kind, payload: UnsafeRawBufferPointer,
+        into make: (_ count: Int, _ fill: (UnsafeMutableRawBufferPointer) -> Void) -> Buffer
+    ) -> Buffer? {
         guard state == .open else { return nil }
+        if let body = compress(payload) {
+            return body.withUnsafeBytes { FrameEncoder.encode(opcode: kind.opcode, payload: $0, rsv1: true, into: make) }
+        }
+        return FrameEncoder.encode(opcode: kind.opcode, payload: payload, into: make)
+    }
+
+    /// The compressed body of a message, or nil when it goes out plain.
+    private mutating func compress(_ payload: UnsafeRawBufferPointer) -> [UInt8]? {
         if let deflate, payload.count >= configuration.deflate.minimumCompressedSize {
             let keepContext = !deflate.serverNoContextTakeover
             let deflater = self.deflater ?? Deflater(
@@ -294,16 +315,14 @@ public struct WebSocketConnectionStateMachine {
             body.reserveCapacity(payload.count / 2 + 64)
             do {
                 try deflater.compress(payload, appendingTo: &body, keepContext: keepContext)
-                if body.count < payload.count {
-                    return FrameEncoder.encode(opcode: kind.opcode, payload: body, rsv1: true)
-                }
+                if body.count < payload.count { return body }
                 // Not worth it: send it plain, and forget it so the peer's window and ours agree.
                 deflater.reset()
             } catch {
                 deflater.release()
             }
         }
-        return FrameEncoder.encode(opcode: kind.opcode, payload: payload)
+        return nil
     }
 
     /// Encodes a message from an array.
@@ -320,14 +339,32 @@ public struct WebSocketConnectionStateMachine {
     /// Picks the shared frame this connection may receive: the compressed one when the
     /// negotiated window allows it, else the plain one; nil once closing.
     public mutating func frame(for message: WebSocketSharedMessage) -> EncodedFrame? {
-        guard state == .open else { return nil }
-        if let compressed = message.compressed, let deflate, deflate.serverMaxWindowBits >= compressed.windowBits {
-            // The peer's window now holds this message but our compressor's does not: start our
-            // next message from an empty window so back-references stay in agreement.
-            if !deflate.serverNoContextTakeover { deflater?.reset() }
-            return compressed
+        switch chooseSharedFrame(compressedWindowBits: message.compressed?.windowBits) {
+        case .none: return nil
+        case .plain: return message.plain
+        case .compressed: return message.compressed
         }
-        return message.plain
+    }
+
+    /// Which variant of a shared message this connection may receive.
+    public enum SharedFrameChoice: Sendable, Equatable {
+        /// Nothing: a Close was sent or the connection is over.
+        case none
+        /// The uncompressed frame.
+        case plain
+        /// The frame compressed from an empty window.
+        case compressed
+    }
+
+    /// Decides between the plain and the compressed variant of a shared message (the latter
+    /// made with `compressedWindowBits`, nil when there is none) and accounts for sending it.
+    public mutating func chooseSharedFrame(compressedWindowBits: Int?) -> SharedFrameChoice {
+        guard state == .open else { return .none }
+        guard let windowBits = compressedWindowBits, let deflate, deflate.serverMaxWindowBits >= windowBits else { return .plain }
+        // The peer's window now holds this message but our compressor's does not: start our
+        // next message from an empty window so back-references stay in agreement.
+        if !deflate.serverNoContextTakeover { deflater?.reset() }
+        return .compressed
     }
 
     /// Starts the close handshake (RFC 6455 §7.1.2). Returns nil when it already started.

@@ -20,6 +20,7 @@ options:
   --body-timeout S         seconds a request body may stall (default 30)
   --shutdown-grace S       seconds to finish in-flight work on shutdown (default 5)
   --max-body BYTES         default request body limit (default 1048576)
+  --echo                   serve the WebSocket echo endpoint /ws/echo (conformance tests)
   --log-level LEVEL        debug, info, warn or error (default info)
   --max-connections-per-address N
                            connections one client address may hold (default 256; 0: no limit)
@@ -122,6 +123,8 @@ func runServe(_ allArguments: [String]) -> Int32 {
             } else {
                 configuration.server.maxConnectionsPerAddress = count
             }
+        case "--echo":
+            configuration.echo = true
         case "--log-level":
             guard let text = value(argument) else { return 64 }
             switch text {
