@@ -15,6 +15,7 @@ let package = Package(
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+        .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
 
         // Pure codecs: bytes in, values out.
         .target(name: "HTTP1Codec"),
@@ -25,11 +26,12 @@ let package = Package(
         .target(name: "Reactor", dependencies: ["CSystem"]),
         .target(name: "HTTPServer", dependencies: ["Reactor", "HTTP1Codec", "WebSocketCodec", "CZlib", "COpenSSL", "Auth"]),
         .target(name: "Storage", dependencies: ["CSQLite"]),
+        .target(name: "Postgres", dependencies: ["CLibPQ"], exclude: ["README.md"]),
         .target(name: "Auth", dependencies: ["COpenSSL"], exclude: ["README.md"]),
 
         // Domain.
         .target(name: "Progress"),
-        .target(name: "Imports", dependencies: ["CSVCodec", "Storage", "Progress"]),
+        .target(name: "Imports", dependencies: ["CSVCodec", "Storage", "Postgres", "Progress"]),
 
         // Wiring and the executable.
         .target(name: "TallyApp", dependencies: ["HTTPServer", "Imports", "Progress", "Storage", "Auth"]),
@@ -41,8 +43,9 @@ let package = Package(
         .testTarget(name: "ReactorTests", dependencies: ["Reactor"]),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "Auth"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage"]),
+        .testTarget(name: "PostgresTests", dependencies: ["Postgres"]),
         .testTarget(name: "ProgressTests", dependencies: ["Progress"]),
-        .testTarget(name: "ImportsTests", dependencies: ["Imports"]),
+        .testTarget(name: "ImportsTests", dependencies: ["Imports", "Postgres"]),
         .testTarget(name: "AuthTests", dependencies: ["Auth"]),
         .testTarget(name: "TallyAppTests", dependencies: ["TallyApp"]),
     ],

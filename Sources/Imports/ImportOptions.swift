@@ -18,9 +18,14 @@ public struct ImportOptions: Sendable, Codable, Equatable {
     /// Fail the job when more than this fraction of rows is rejected (nil: no limit). Judged
     /// once 100 rows were read, and at the end.
     public var maxErrorFraction: Double?
+    /// Where the rows go: nil for the embedded SQLite store, or a `postgres://` URL. Fixed at
+    /// submit (from `ImportConfiguration.sink` when not given), so a job keeps its sink across
+    /// restarts. Stored with the job: pass a password in `PGPASSWORD` or `~/.pgpass`, not here.
+    public var sink: String?
 
     public init(name: String? = nil, table: String? = nil, schema: String? = nil, delimiter: UInt8? = nil,
-                batchSize: Int = 10_000, maxErrors: Int64? = nil, maxErrorFraction: Double? = nil) {
+                batchSize: Int = 10_000, maxErrors: Int64? = nil, maxErrorFraction: Double? = nil, sink: String? = nil) {
+        self.sink = sink
         self.name = name
         self.table = table
         self.schema = schema
@@ -57,6 +62,19 @@ public struct ImportConfiguration: Sendable {
     public var readSize: Int = 1 << 20
     public var clock: Clock = .system
     public var logger: Logger = .discard
+    /// The sink of imports submitted without one (`--sink`): nil for SQLite, or a
+    /// `postgres://` URL.
+    public var sink: String?
+    /// This process's name in the leases of external sinks. `ImportService(dataDirectory:)`
+    /// keeps one per data directory (`node-id`), so a restarted node takes its own leases
+    /// back at once; another node waits until they expire.
+    public var nodeID: String = "node-" + JobID.generate()
+    /// How long a node's lease on an import lasts without a commit renewing it. 15 s: many
+    /// commits renew it every second, so only a dead or cut-off node lets it lapse.
+    public var leaseSeconds: Int = 15
+    /// Retries of an import whose sink connection broke, with backoff from 0.25 s doubling to
+    /// 15 s, before it fails; a run that commits a batch starts the count again.
+    public var sinkRetries: Int = 12
 
     public init() {}
 }

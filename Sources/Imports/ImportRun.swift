@@ -12,9 +12,16 @@ import Glibc
 /// (and, when an event is due, its published snapshot and `seq`); nothing about a batch is
 /// visible or published before that transaction commits. The transaction commits every
 /// `batchSize` rows, when a progress event is due, and before the next read of input, so no
-/// database lock is ever held while waiting for the file.
+/// database lock is ever held while waiting for the file. Rows go to the job's `ImportSink`;
+/// an external sink commits right after the job store and holds the authoritative checkpoint
+/// (see `PostgresSink`).
 final class ImportRun {
-    enum Outcome { case finished, stopped, abandoned }
+    enum Outcome {
+        case finished, stopped, abandoned
+        /// The sink's connection broke: run again later from the sink's checkpoint.
+        /// `madeProgress` when this run committed at least one batch.
+        case retry(SinkError, madeProgress: Bool)
+    }
     private enum BatchOutcome { case needMoreData, finished, stopped, abandoned }
 
     let service: ImportService
@@ -38,9 +45,12 @@ final class ImportRun {
     @exclusivity(unchecked) var pendingEvent: JobEvent.EventType?
     var fd: Int32 = -1
     var schema: ImportSchema?
+    let sink: any ImportSink
+    var committedBatches = 0
 
-    private init(service: ImportService, control: JobControl, record: ImportRecord) {
+    private init(service: ImportService, control: JobControl, record: ImportRecord, sink: any ImportSink) {
         self.service = service
+        self.sink = sink
         self.control = control
         self.configuration = service.configuration
         self.logger = service.configuration.logger.with("job", record.snapshot.id)
@@ -62,6 +72,7 @@ final class ImportRun {
 
     deinit {
         if fd >= 0 { close(fd) }
+        sink.close()
     }
 
     private var clock: Clock { configuration.clock }
@@ -71,9 +82,23 @@ final class ImportRun {
     static func run(service: ImportService, control: JobControl) -> Outcome {
         let logger = service.configuration.logger.with("job", control.id)
         do {
-            let record = try service.store.database.read { c in try service.store.importRecord(control.id, in: c) }
-            guard let record, !record.snapshot.state.isTerminal, !control.isAbandoned else { return .abandoned }
-            let run = ImportRun(service: service, control: control, record: record)
+            let stored = try service.store.database.read { c in try service.store.importRecord(control.id, in: c) }
+            guard var record = stored, !record.snapshot.state.isTerminal, !control.isAbandoned else { return .abandoned }
+            let sink = try service.makeSink(for: record)
+            do {
+                if let authoritative = try sink.open(record) {
+                    try service.store.database.write { c in
+                        try c.transaction { c in try service.store.adoptCheckpoint(authoritative, job: control.id, in: c) }
+                    }
+                    record.checkpoint = authoritative
+                }
+            } catch let error as SinkError {
+                sink.close()
+                if error.leaseLost { return .abandoned }
+                if error.isRetryable { return .retry(error, madeProgress: false) }
+                throw error
+            }
+            let run = ImportRun(service: service, control: control, record: record, sink: sink)
             return run.execute()
         } catch {
             logger.error("import.load_failed", [("error", "\(error)")])
@@ -152,9 +177,32 @@ final class ImportRun {
             }
             logger.info("import.running", [("path", path), ("offset", String(checkpoint.offset))])
             return try loop()
+        } catch let error as SinkError {
+            return sinkFailed(error)
         } catch {
             return failFromError(error)
         }
+    }
+
+    /// A sink failure: retry from the sink's checkpoint when a new connection may help, stop
+    /// quietly when another node owns the job now, fail the job otherwise.
+    private func sinkFailed(_ error: SinkError) -> Outcome {
+        sink.close()
+        if error.leaseLost {
+            logger.warning("import.lease_lost", [("message", error.message)])
+            return .abandoned
+        }
+        if error.isRetryable {
+            logger.warning("import.sink_retry", [("code", error.code), ("message", error.message)])
+            return .retry(error, madeProgress: committedBatches > 0)
+        }
+        // The job store may be a batch ahead of the sink: count only what the sink holds.
+        if let committed = sink.committedCheckpoint {
+            try? service.store.database.write { c in
+                try c.transaction { c in try service.store.adoptCheckpoint(committed, job: snapshot.id, in: c) }
+            }
+        }
+        return failFromError(error)
     }
 
     private func loop() throws -> Outcome {
@@ -194,7 +242,6 @@ final class ImportRun {
 
     /// Consumes every complete record buffered in the reader; called with the write lock held.
     private func processBuffered(_ c: Connection) throws -> BatchOutcome {
-        var insert: Statement?
         while true {
             if control.isStopRequested {
                 try commit(c)
@@ -229,9 +276,8 @@ final class ImportRun {
                     try fail(JobError(code: error.code.rawValue, message: "The header does not fit the schema: \(error.message)"), in: c)
                     return .finished
                 }
-                try c.execute(newPlan.createSQL)
+                try sink.prepare(newPlan, in: c)
                 plan = newPlan
-                insert = nil
                 checkpoint.header = names
                 checkpoint.delimiter = reader.delimiter
                 checkpoint.offset = reader.position.offset
@@ -243,20 +289,15 @@ final class ImportRun {
             case .record(let row):
                 try begin(c)
                 guard let plan else { throw ImportError(.badSchema, "A record came before the header.") }
-                if insert == nil { insert = try c.cached(plan.insertSQL) }
-                guard let statement = insert else { continue }
                 checkpoint.processed += 1
-                if let rowError = try plan.bind(row, to: statement) {
+                if let rowError = plan.validate(row) {
                     checkpoint.failed += 1
                     try record(JobRowError(rowError), c)
+                } else if let rejection = try sink.write(row, plan: plan, in: c) {
+                    checkpoint.failed += 1
+                    try record(JobRowError(line: row.line, column: nil, code: rejection.code, message: rejection.message, raw: nil), c)
                 } else {
-                    if let violation = try insertRow(statement) {
-                        checkpoint.failed += 1
-                        try record(JobRowError(line: row.line, column: nil, code: "row.constraint",
-                                               message: "The row violates a table constraint: \(violation.message).", raw: nil), c)
-                    } else {
-                        checkpoint.succeeded += 1
-                    }
+                    checkpoint.succeeded += 1
                 }
                 checkpoint.offset = row.end.offset
                 checkpoint.line = row.end.line
@@ -285,19 +326,6 @@ final class ImportRun {
             return .success(try reader.next())
         } catch {
             return .failure(error)
-        }
-    }
-
-    /// Steps the insert; a constraint violation (a table constraint such as a UNIQUE index of
-    /// an existing table) rejects the row instead of failing the job.
-    private func insertRow(_ statement: Statement) throws(StorageError) -> StorageError? {
-        defer { statement.reset() }
-        do {
-            try statement.step()
-            return nil
-        } catch {
-            if error.code == .constraint { return error }
-            throw error
         }
     }
 
@@ -360,6 +388,8 @@ final class ImportRun {
         }
         try c.execute("COMMIT")
         transactionOpen = false
+        try sink.commit(checkpoint, state: snapshot.state)
+        committedBatches += 1
         rowsInBatch = 0
         pendingEvent = nil
         control.lastActivity.store(now.milliseconds, ordering: .relaxed)
@@ -461,6 +491,8 @@ final class ImportRun {
                 return .finished
             }
             return outcome
+        } catch let error as SinkError {
+            return sinkFailed(error)
         } catch {
             return failFromError(error)
         }
@@ -479,6 +511,7 @@ final class ImportRun {
         if let e = error as? StorageError { return e.code.rawValue }
         if let e = error as? CSVError { return e.code.rawValue }
         if let e = error as? SchemaError { return e.code.rawValue }
+        if let e = error as? SinkError { return e.code }
         return "import.internal"
     }
 }

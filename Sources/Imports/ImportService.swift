@@ -22,6 +22,7 @@ public final class ImportService: @unchecked Sendable {
     private var liveThreads = 0
     private var shuttingDown = false
     private var externalRates: [String: RateEstimator] = [:]
+    private var sinkAttempts: [String: Int] = [:]
     private var lockFile: Int32 = -1
     private var logger: Logger { configuration.logger }
 
@@ -41,6 +42,8 @@ public final class ImportService: @unchecked Sendable {
             close(fd)
             throw ImportError(.dataDirectoryInUse, "Another Tally process is using the data directory \(dataDirectory).")
         }
+        var configuration = configuration
+        configuration.nodeID = ImportService.nodeID(in: dataDirectory) ?? configuration.nodeID
         do {
             let database = try Database(path: dataDirectory + "/tally.db")
             try self.init(database: database, configuration: configuration, tracker: tracker)
@@ -70,6 +73,9 @@ public final class ImportService: @unchecked Sendable {
 
     /// Queues the import of the CSV file at `path`; returns the new job (state pending).
     public func submit(path: String, options: ImportOptions = ImportOptions()) throws -> JobSnapshot {
+        var options = options
+        options.sink = options.sink ?? configuration.sink
+        _ = try SinkKind(options.sink)
         var info = stat()
         guard stat(path, &info) == 0 else {
             throw ImportError(.fileNotFound, "Cannot open \(path): \(String(cString: strerror(errno))).")
@@ -284,6 +290,7 @@ public final class ImportService: @unchecked Sendable {
 
     private func enqueue(_ id: String) {
         withLock {
+            if shuttingDown { return }
             controls[id] = JobControl(id: id)
             queue.append(id)
             lock.broadcast()
@@ -332,7 +339,11 @@ public final class ImportService: @unchecked Sendable {
             running += 1
             lock.unlock()
             if let control, control.claim() {
-                _ = ImportRun.run(service: self, control: control)
+                if case .retry(let error, let madeProgress) = ImportRun.run(service: self, control: control) {
+                    scheduleRetry(id, error: error, madeProgress: madeProgress)
+                } else {
+                    withLock { _ = sinkAttempts.removeValue(forKey: id) }
+                }
             }
             lock.lock()
             running -= 1
@@ -372,6 +383,53 @@ public final class ImportService: @unchecked Sendable {
                 }
             }
         }
+    }
+
+    /// The sink a job's stored options name.
+    func makeSink(for record: ImportRecord) throws -> any ImportSink {
+        switch try SinkKind(record.options.sink) {
+        case .sqlite:
+            return SQLiteSink()
+        case .postgres(let url):
+            return PostgresSink(url: url, owner: configuration.nodeID, leaseSeconds: configuration.leaseSeconds)
+        }
+    }
+
+    /// Runs an import again after its sink's connection broke, with backoff; fails it once
+    /// the retries are spent. The job stays `running` meanwhile (and through a restart).
+    private func scheduleRetry(_ id: String, error: SinkError, madeProgress: Bool) {
+        let attempt: Int? = withLock {
+            if shuttingDown { return nil }
+            let n = madeProgress ? 1 : (sinkAttempts[id] ?? 0) + 1
+            sinkAttempts[id] = n
+            return n
+        }
+        guard let attempt else { return }
+        guard attempt <= configuration.sinkRetries else {
+            withLock { _ = sinkAttempts.removeValue(forKey: id) }
+            finishFromOutside(JobControl(id: id), state: .failed, error: JobError(
+                code: error.code, message: "Gave up after \(configuration.sinkRetries) attempts: \(error.message)"))
+            return
+        }
+        let delay = min(15, 0.25 * Double(1 << min(attempt - 1, 6)))
+        logger.with("job", id).warning("import.retry_scheduled", [("attempt", String(attempt)), ("delay", String(delay))])
+        DispatchQueue.global().asyncAfter(deadline: .now() + delay) { [weak self] in
+            guard let self else { return }
+            let cancelled = (try? self.store.job(id))?.map { $0.state.isTerminal } ?? true
+            if !cancelled { self.enqueue(id) }
+        }
+    }
+
+    /// The node id kept in `directory/node-id`, created on first use; nil when unreadable.
+    static func nodeID(in directory: String) -> String? {
+        let path = directory + "/node-id"
+        if let data = FileManager.default.contents(atPath: path) {
+            let text = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            if !text.isEmpty { return text }
+        }
+        let id = "node-" + JobID.generate()
+        guard FileManager.default.createFile(atPath: path, contents: Data((id + "\n").utf8)) else { return nil }
+        return id
     }
 
     static func seconds(_ value: Double) -> String {

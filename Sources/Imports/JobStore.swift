@@ -200,6 +200,18 @@ public final class JobStore: Sendable {
         try c.run("UPDATE tally_jobs SET cp_header=?, cp_delimiter=? WHERE id=?", [.text(json), .integer(Int64(delimiter)), .text(id)])
     }
 
+    /// Replaces the checkpoint with one an external sink holds (it committed the rows), and
+    /// drops the row errors recorded past it: the rows from there on will be read again.
+    public func adoptCheckpoint(_ cp: Checkpoint, job id: String, in c: Connection) throws {
+        try saveCheckpoint(cp, job: id, in: c)
+        if let header = cp.header, let delimiter = cp.delimiter {
+            try saveHeader(header, delimiter: delimiter, job: id, in: c)
+        } else {
+            try c.run("UPDATE tally_jobs SET cp_header=NULL, cp_delimiter=NULL WHERE id=?", [.text(id)])
+        }
+        try c.run("DELETE FROM tally_row_errors WHERE job_id=? AND line>=?", [.text(id), .integer(Int64(cp.line))])
+    }
+
     /// Forgets the checkpoint (a job started over from the top of the file).
     public func resetCheckpoint(job id: String, in c: Connection) throws {
         try c.run("UPDATE tally_jobs SET cp_offset=0, cp_line=1, cp_processed=0, cp_succeeded=0, cp_failed=0, cp_header=NULL, cp_delimiter=NULL WHERE id=?", [.text(id)])

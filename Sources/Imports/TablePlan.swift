@@ -30,16 +30,15 @@ final class TablePlan {
         return "INSERT INTO \(Connection.quoteIdentifier(table)) (\(names)) VALUES (\(marks))"
     }
 
-    /// Validates the record and binds its values to `insert`; returns the row error instead
-    /// when the record is rejected. Text is bound without copy: step before reading on.
-    func bind(_ record: CSVRecord, to insert: Statement) throws(StorageError) -> RowError? {
+    /// Validates the record; returns the row error when it is rejected. On success the typed
+    /// values wait in the validator for the sink (`validator.bind`, `validator.withCell`).
+    func validate(_ record: CSVRecord) -> RowError? {
         do {
             try validator.validate(record)
+            return nil
         } catch {
             return error
         }
-        try validator.bind(record, to: insert)
-        return nil
     }
 
     /// Validates a record only for its effect on the unique-value sets (replay on resume).

@@ -10,6 +10,7 @@ import Glibc
 private let importUsage = """
     usage: tally import FILE [--table T] [--schema S.json] [--delimiter C] [--batch N]
                              [--data DIR] [--max-errors N] [--max-error-fraction F]
+                             [--sink postgres://USER@HOST:PORT/DB]
 
     Imports a CSV file into the SQLite database in DIR (default ./tally-data) with a progress
     bar. Running the same command again after an interruption resumes the import where it
@@ -18,6 +19,8 @@ private let importUsage = """
       --schema S.json  column types and rules (see docs/SCHEMA.md); default: text columns
       --delimiter C    , ; | or tab (default: detected)
       --batch N        rows per transaction (default 10000)
+      --sink URL       write the rows into PostgreSQL instead (COPY in batches, checkpoint in
+                       the same transaction); the password goes in PGPASSWORD, not the URL
     Exit status: 0 completed, 1 failed, 130 cancelled, 64 usage error.
 
     """
@@ -81,6 +84,9 @@ func runImport(_ arguments: [String]) -> Int32 {
         case "--data":
             guard let v = value(argument) else { return 64 }
             dataDirectory = v
+        case "--sink":
+            guard let v = value(argument) else { return 64 }
+            options.sink = v
         default:
             if argument.hasPrefix("-") || file != nil {
                 printError("tally import: unexpected argument '\(argument)'\n" + importUsage)
@@ -170,7 +176,8 @@ func runImport(_ arguments: [String]) -> Int32 {
         summary = "Import failed: " + (final.error.map { "\($0.message) [\($0.code)]" } ?? "unknown error")
     }
     if final.failed > 0 { summary += "; \(ProgressBar.grouped(final.failed)) rows rejected" }
-    summary += " (job \(id), database \(dataDirectory)/tally.db).\n"
+    let destination = options.sinkDescription ?? "database \(dataDirectory)/tally.db"
+    summary += " (job \(id), \(destination)).\n"
     if final.failed > 0, let errors = try? service.errors(id, page: Page(limit: 5)) {
         for e in errors {
             summary += "  line \(e.line)" + (e.column.map { ", column \($0)" } ?? "") + ": \(e.code): \(e.message)\n"

@@ -1,0 +1,2 @@
+// libpq, PostgreSQL's client library (Debian: libpq-dev). Declarations only.
+#include <postgresql/libpq-fe.h>
