@@ -54,4 +54,17 @@ public enum Base64URL {
         if accumulator != 0 { return nil }
         return out
     }
+
+    /// Standard base64 with padding (RFC 4648 §4), for the places that want it (CSP hashes).
+    public static func standard<Bytes: Collection>(_ bytes: Bytes) -> String where Bytes.Element == UInt8 {
+        var text = encode(bytes).replacingAll("-", with: "+").replacingAll("_", with: "/")
+        while text.utf8.count % 4 != 0 { text += "=" }
+        return text
+    }
+}
+
+extension String {
+    func replacingAll(_ target: Character, with replacement: Character) -> String {
+        String(map { $0 == target ? replacement : $0 })
+    }
 }

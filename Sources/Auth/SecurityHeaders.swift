@@ -56,6 +56,29 @@ public struct SecurityHeaders: Sendable {
         return headers
     }
 
+    /// Headers for a server-rendered page with no scripts and inline styles allowed only by
+    /// their hashes (the `/docs` page): still no `unsafe-inline`.
+    public func staticDocument(inlineStyles: [String]) -> HeaderList {
+        let hashes = inlineStyles.map { "'" + Self.hashSource(of: $0) + "'" }
+        let policy = [
+            "default-src 'none'",
+            "style-src " + (hashes.isEmpty ? "'none'" : hashes.joined(separator: " ")),
+            "img-src 'self' data:",
+            "base-uri 'none'",
+            "form-action 'none'",
+            "frame-ancestors \(frameAncestors.joined(separator: " "))",
+        ].joined(separator: "; ")
+        var headers = dashboard()
+        headers[0] = ("Content-Security-Policy", policy)
+        return headers
+    }
+
+    /// The CSP hash source (`sha256-…`) of an inline `<style>` or `<script>` body (CSP
+    /// Level 2 §4.2.5): the exact text between the tags.
+    public static func hashSource(of inline: String) -> String {
+        "sha256-" + Base64URL.standard(Crypto.sha256(Array(inline.utf8)))
+    }
+
     /// Headers for JSON and event-stream responses: nothing in them is a document, so they
     /// may never be framed or run as one.
     public func api() -> HeaderList {

@@ -28,6 +28,9 @@ public struct AppContext: Sendable {
     public let logger: Logger
     /// Monotonic start time (ms), for uptime.
     public let startedAt: UInt64
+    /// Auth, Origin and CORS decisions; WebSocket routes use it for first-message auth and
+    /// per-subscription checks (REST routes are checked before their handlers run).
+    public let security: SecurityGate
 }
 
 /// The Tally server: the router with every route on an `HTTPServer`.
@@ -42,14 +45,26 @@ public final class TallyApplication: Sendable {
     /// Creates the application: prepares the data directory and registers the routes.
     public init(configuration: TallyConfiguration, logger: Logger) throws(TallyStartError) {
         try TallyApplication.makeDirectory(configuration.dataDirectory)
-        context = AppContext(configuration: configuration, logger: logger, startedAt: monotonicMilliseconds())
+        let security: SecurityGate
+        var serverConfiguration = configuration.server
+        do {
+            security = try SecurityGate(configuration: configuration.security)
+            if serverConfiguration.tls == nil { serverConfiguration.tls = try configuration.security.tlsContext() }
+        } catch {
+            throw TallyStartError(code: "server.bad_security_configuration", message: "\(error)")
+        }
+        serverConfiguration.admission = { security.admit($0) }
+        serverConfiguration.responseHeaders = { security.responseHeaders($0, pattern: $1, status: $2) }
+        context = AppContext(configuration: configuration, logger: logger, startedAt: monotonicMilliseconds(), security: security)
         api = try APIContext.open(dataDirectory: configuration.dataDirectory, configuration: configuration.api)
+        security.register(in: api.metrics.registry)
         let router = TallyApplication.makeRouter(context, api: api).router
         do {
-            server = try HTTPServer(configuration: configuration.server, router: router, logger: logger)
+            server = try HTTPServer(configuration: serverConfiguration, router: router, logger: logger)
         } catch {
             throw TallyStartError(code: "server.start_failed", message: error.description)
         }
+        SecurityGate.registerConnectionLimits(server.connectionLimiter, in: api.metrics.registry)
     }
 
     /// Registers every route. Each group of routes lives in its own file as a

@@ -91,3 +91,14 @@ struct SecurityHeadersTests {
         #expect(headers.contains { $0.name == "Content-Security-Policy" && $0.value == "default-src 'none'; frame-ancestors 'none'" })
     }
 }
+
+struct StaticDocumentPolicyTests {
+    @Test func allowsInlineStyleByHashOnly() {
+        // The CSP spec's own example: the hash of "alert('Hello, world.');" (CSP3 §8.3).
+        #expect(SecurityHeaders.hashSource(of: "alert('Hello, world.');") == "sha256-qznLcsROx4GACP2dm0UCKCzCG+HiZ1guq6ZZDob/Tng=")
+        let headers = SecurityHeaders().staticDocument(inlineStyles: ["body{}"])
+        let csp = headers.first { $0.name == "Content-Security-Policy" }?.value ?? ""
+        #expect(csp.contains("style-src 'sha256-") && csp.contains("default-src 'none'"))
+        #expect(!csp.contains("unsafe-inline"))
+    }
+}
