@@ -38,7 +38,8 @@ public final class HubSubscription {
     private var lastSeqByJob: [String: (seq: UInt64, terminal: Bool)] = [:]
     private var finishedInTable = 0
     static let finishedTableLimit = 1024
-    private(set) var isCancelled = false
+    /// Whether `cancel()` was called (by its owner, or by a sink on a terminal event).
+    public private(set) var isCancelled = false
     /// The loop's delivery counters, shared by the loop's subscriptions.
     let counters: HubLoopCounters
 

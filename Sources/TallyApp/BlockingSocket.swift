@@ -32,7 +32,9 @@ public final class BlockingSocket {
     deinit { close() }
 
     /// Connects to `host:port` (a name or an address), trying each address in turn.
-    public static func connect(host: String, port: Int, timeout: Double = 5) throws(ClientError) -> BlockingSocket {
+    /// `receiveBuffer` fixes the kernel's receive buffer (tests of slow readers).
+    public static func connect(host: String, port: Int, timeout: Double = 5,
+                               receiveBuffer: Int? = nil) throws(ClientError) -> BlockingSocket {
         var hints = addrinfo()
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
         hints.ai_family = AF_UNSPEC
@@ -52,6 +54,9 @@ public final class BlockingSocket {
                 continue
             }
             let socket = BlockingSocket(fd: fd)
+            if var size = receiveBuffer.map(Int32.init(clamping:)) {
+                setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+            }
             // Non-blocking connect bounded by poll, then back to blocking with read deadlines.
             let flags = fcntl(fd, F_GETFL)
             _ = fcntl(fd, F_SETFL, flags | O_NONBLOCK)

@@ -29,8 +29,8 @@ public final class WebSocketClient {
 
     /// Connects and performs the opening handshake on `path` (with its query).
     public static func connect(host: String, port: Int, path: String, headers: [(String, String)] = [],
-                               timeout: Double = 5) throws(ClientError) -> WebSocketClient {
-        let socket = try BlockingSocket.connect(host: host, port: port, timeout: timeout)
+                               timeout: Double = 5, receiveBuffer: Int? = nil) throws(ClientError) -> WebSocketClient {
+        let socket = try BlockingSocket.connect(host: host, port: port, timeout: timeout, receiveBuffer: receiveBuffer)
         var random = SystemRandomNumberGenerator()
         let key = Base64.encode((0..<16).map { _ in UInt8.random(in: 0...255, using: &random) })
         var request = "GET \(path) HTTP/1.1\r\nHost: \(host):\(port)\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
