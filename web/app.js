@@ -694,13 +694,13 @@ async function loadErrors() {
 }
 
 function errorRow(item) {
-  const row = item.row ?? '';
-  const line = item.line != null && item.line !== item.row ? ` (line ${item.line})` : '';
+  // The file's line number (the header is line 1), or the data row's when that is all we have.
+  const where = item.line ?? (item.row != null ? `row ${item.row}` : '');
   const problem = item.message || item.code || '';
   let raw = item.raw ?? '';
   if (typeof raw !== 'string') raw = JSON.stringify(raw);
   return el('tr', {},
-    el('td', { class: 'num', text: `${row}${line}` }),
+    el('td', { class: 'num', text: String(where) }),
     el('td', { text: item.column ?? '' }),
     el('td', { text: problem, title: item.code || '' }),
     el('td', { class: 'value', text: raw, title: raw }));

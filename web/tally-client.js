@@ -40,6 +40,11 @@ export const DEFAULTS = Object.freeze({
   wsPongTimeout: 5000,
   /** Long-poll `wait` (s); the server caps it at 60. */
   longPollWait: 25,
+  /**
+   * Shortest time (ms) between two long-poll requests: a busy job's events then arrive in
+   * batches, at most four requests a second, well inside the server's rate limit.
+   */
+  longPollMinInterval: 250,
   /** Extra time (ms) over `wait` before a long-poll request counts as silently dead. */
   longPollGrace: 10000,
   /** Deadline (ms) of a plain request (snapshot polling). */
@@ -533,9 +538,25 @@ export function subscribe(jobId, options = {}) {
       // The first request does not wait: it proves the route works (so the state turns live
       // at once, even for a quiet job) and brings the client up to date.
       let first = true;
+      let sentAt = null;
       while (!ctx.dead) {
         const wait = first ? 0 : Math.max(0, Math.min(60, Number(config.longPollWait) || 0));
         first = false;
+        if (sentAt !== null) {
+          const pause = config.longPollMinInterval - (env.now() - sentAt);
+          if (pause > 0) {
+            await new Promise((resolve) => {
+              const timer = later(resolve, pause);
+              handle.abort = () => {
+                cancel(timer);
+                resolve();
+              };
+            });
+            handle.abort = null;
+            if (ctx.dead) return;
+          }
+        }
+        sentAt = env.now();
         const path = `/api/jobs/${enc}/events?after=${anchored ? lastSeq : 0}&wait=${wait}`;
         const result = await request(path, wait * 1000 + config.longPollGrace, handle);
         if (ctx.dead) return;

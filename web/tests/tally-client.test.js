@@ -288,7 +288,7 @@ test('server errors: 5xx and malformed JSON back off and retry; no event lost', 
   }
   assert.deepEqual(delays, [249, 499, 999, 1998]);
   server.publish();
-  await clock.advance(10);
+  await clock.advance(300);
   assert.equal(log.lastState().state, 'live');
   assert.deepEqual(log.seqs(), [1, 2]);
   assert.equal(log.errors.length, 0, 'retryable errors are not reported as fatal');
@@ -563,4 +563,20 @@ test('an old server answering ping with bad_message still counts as alive', asyn
   assert.equal(server.sockets.length, 1);
   assert.equal(log.lastState().state, 'live');
   assert.equal(log.errors.length, 0);
+});
+
+test('long-poll batches a busy job: at most one request per longPollMinInterval', async () => {
+  const { clock, server, log, start } = setup({ transports: ['longpoll'], longPollMinInterval: 250 });
+  start();
+  await clock.advance(10);
+  // Ten events a second for three seconds.
+  for (let i = 0; i < 30; i += 1) {
+    server.publish();
+    await clock.advance(100);
+  }
+  const times = server.requests.map((r) => r.at);
+  const gaps = times.slice(2).map((t, i) => t - times[i + 1]);
+  assert.ok(gaps.every((gap) => gap >= 250), `gaps ${gaps}`);
+  assert.ok(server.requests.length <= 3 + 3000 / 250, `${server.requests.length} requests`);
+  assert.deepEqual(log.seqs(), range(1, 30));
 });
