@@ -386,8 +386,8 @@ public struct HTTPRequestParser: Sendable {
 
     private static func parseVersion(_ text: UnsafeRawBufferPointer) throws(HTTPParseError) -> HTTPVersion {
         // HTTP-version = "HTTP/" DIGIT "." DIGIT (RFC 9112 §2.3)
-        let prefix: [UInt8] = Array("HTTP/".utf8)
-        guard text.count == 8, Array(text[0..<5]) == prefix, text[6] == UInt8(ascii: "."),
+        guard text.count == 8, text[0] == UInt8(ascii: "H"), text[1] == UInt8(ascii: "T"), text[2] == UInt8(ascii: "T"),
+              text[3] == UInt8(ascii: "P"), text[4] == UInt8(ascii: "/"), text[6] == UInt8(ascii: "."),
               let major = decimalValue(text[5]), let minor = decimalValue(text[7]) else {
             throw HTTPParseError(.badRequest, "Malformed HTTP version.")
         }

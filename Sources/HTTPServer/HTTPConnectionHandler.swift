@@ -170,7 +170,9 @@ final class HTTPConnectionHandler: ConnectionHandler {
         } else {
             connection.setTimeout(milliseconds: context.configuration.bodyTimeoutMilliseconds)
         }
-        context.logger.debug("http.request", ["method": head.method.rawValue, "target": head.target, "fd": String(connection.fd)])
+        if context.logger.isEnabled(.debug) {
+            context.logger.debug("http.request", ["method": head.method.rawValue, "target": head.target, "fd": String(connection.fd)])
+        }
         switch context.router.match(method: head.method, path: head.path) {
         case .found(let route, let parameters):
             self.parameters = parameters
@@ -356,7 +358,7 @@ final class HTTPConnectionHandler: ConnectionHandler {
         default:
             connection.write(SharedBuffer(local.scratch))
         }
-        if response.status >= 400 {
+        if response.status >= 400, context.logger.isEnabled(.debug) {
             context.logger.debug("http.response", ["status": String(response.status), "fd": String(connection.fd)])
         }
     }
@@ -465,7 +467,7 @@ final class HTTPConnectionHandler: ConnectionHandler {
     // MARK: - Errors, timeouts, shutdown
 
     private func parseFailed(_ error: HTTPParseError) {
-        context.logger.warning(error.code, ["status": String(error.status), "message": error.message, "fd": String(connection.fd)])
+        context.logger.warning("http.bad_request", ["code": error.code, "status": String(error.status), "message": error.message, "fd": String(connection.fd)])
         failBody(.malformed(code: error.code))
         let wasPending = !active || responseState == .pending || responseState == .deferred
         if active { cancelHandler?(.connectionClosed) }
@@ -497,7 +499,7 @@ final class HTTPConnectionHandler: ConnectionHandler {
     }
 
     private func requestTimedOut() {
-        context.logger.info("http.request_timeout", ["fd": String(connection.fd)])
+        context.logger.info("http.request_timeout", ["code": "http.request_timeout", "status": "408", "fd": String(connection.fd)])
         let pending = !active || responseState == .pending || responseState == .deferred
         if active { cancelHandler?(.connectionClosed) }
         if pending {

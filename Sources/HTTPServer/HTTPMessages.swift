@@ -130,8 +130,8 @@ public func jsonString(_ text: String) -> String {
 /// Decodes `%XX` escapes (and `+` as space when asked); nil when an escape is malformed or the
 /// result is not UTF-8.
 public func percentDecode<S: StringProtocol>(_ text: S, plusIsSpace: Bool = false) -> String? {
+    guard text.utf8.contains(where: { $0 == UInt8(ascii: "%") || (plusIsSpace && $0 == UInt8(ascii: "+")) }) else { return String(text) }
     let utf8 = Array(text.utf8)
-    guard utf8.contains(UInt8(ascii: "%")) || (plusIsSpace && utf8.contains(UInt8(ascii: "+"))) else { return String(text) }
     var bytes: [UInt8] = []
     bytes.reserveCapacity(utf8.count)
     var index = 0

@@ -45,10 +45,9 @@ public final class StaticFiles: Sendable {
             logger.info("static.bad_path", ["target": head.target, "code": "static.bad_path"])
             return .error(status: 400, code: "static.bad_path", message: "The path is not valid.")
         }
-        guard let (path, entry) = lookup(relative) else {
+        guard let entry = lookup(relative) else {
             return .error(status: 404, code: "static.not_found", message: "No such file.")
         }
-        _ = path
         let acceptsGzip = entry.gzipped != nil && head.headers.containsToken("gzip", in: "accept-encoding")
         let etag = acceptsGzip ? "\"" + entry.etag + "-gz\"" : "\"" + entry.etag + "\""
         var headers: [(name: String, value: String)] = [
@@ -84,7 +83,7 @@ public final class StaticFiles: Sendable {
         return path
     }
 
-    private func lookup(_ relative: String) -> (String, Entry)? {
+    private func lookup(_ relative: String) -> Entry? {
         var candidate = root + "/" + relative
         var info = stat()
         guard stat(candidate, &info) == 0 else { return nil }
@@ -97,7 +96,7 @@ public final class StaticFiles: Sendable {
         guard let resolved = StaticFiles.resolve(candidate), resolved.hasPrefix(root + "/") else { return nil }
         let modified = Int(info.st_mtim.tv_sec) &* 1_000_000_000 &+ Int(info.st_mtim.tv_nsec)
         if let cached = cache.withLock({ $0[resolved] }), cached.modified == modified, cached.size == Int(info.st_size) {
-            return (resolved, cached)
+            return cached
         }
         guard let bytes = StaticFiles.readFile(resolved) else { return nil }
         let contentType = StaticFiles.contentType(for: resolved)
@@ -108,7 +107,7 @@ public final class StaticFiles: Sendable {
         let entry = Entry(modified: modified, size: bytes.count, contentType: contentType,
                           etag: StaticFiles.fingerprint(bytes), body: SharedBuffer(bytes), gzipped: gzipped)
         cache.withLock { $0[resolved] = entry }
-        return (resolved, entry)
+        return entry
     }
 
     static func matches(_ header: String, etag: String) -> Bool {
@@ -138,7 +137,10 @@ public final class StaticFiles: Sendable {
         var bytes = [UInt8](repeating: 0, count: size)
         var offset = 0
         while offset < size {
-            let count = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress! + offset, size - offset) }
+            let count = bytes.withUnsafeMutableBytes { buffer -> Int in
+                guard let base = buffer.baseAddress else { return 0 }
+                return read(fd, base + offset, size - offset)
+            }
             if count < 0, errno == EINTR { continue }
             guard count > 0 else { break }
             offset += count

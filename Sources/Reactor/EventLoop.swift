@@ -171,8 +171,7 @@ public final class EventLoop: @unchecked Sendable {
 
     func run() {
         thread.store(UInt(bitPattern: Int(bitPattern: UInt(pthread_self()))), ordering: .relaxed)
-        var name = "tally-loop-\(index)"
-        name.withUTF8 { _ = pthread_setname_np(pthread_self(), UnsafeRawPointer($0.baseAddress!).assumingMemoryBound(to: CChar.self)) }
+        _ = "tally-loop-\(index)".withCString { pthread_setname_np(pthread_self(), $0) }
         now = monotonicMilliseconds()
         nextSweep = now &+ configuration.tickMilliseconds
         while true {

@@ -102,3 +102,28 @@ struct StaticFilesTests {
         }
     }
 }
+
+struct StaticPathTests {
+    @Test func mapsPathsBelowTheRoot() {
+        #expect(StaticFiles.safeRelativePath("/") == "index.html")
+        #expect(StaticFiles.safeRelativePath("/a/b.css") == "a/b.css")
+        #expect(StaticFiles.safeRelativePath("/a/") == "a/index.html")
+        #expect(StaticFiles.safeRelativePath("/a%20b.txt") == "a b.txt")
+        #expect(StaticFiles.safeRelativePath("//a//b") == "a/b")
+    }
+
+    @Test func refusesEscapesHiddenFilesAndBadEncodings() {
+        for path in ["/..", "/a/../../b", "/%2e%2e/x", "/a%2fb", "/a%5cb", "/.git/config", "/%00", "/%", "/%g0", "x"] {
+            #expect(StaticFiles.safeRelativePath(Substring(path)) == nil, "\(path)")
+        }
+    }
+
+    @Test func knowsTheDashboardsContentTypes() {
+        #expect(StaticFiles.contentType(for: "a/index.html") == "text/html; charset=utf-8")
+        #expect(StaticFiles.contentType(for: "x.mjs") == "application/javascript; charset=utf-8")
+        #expect(StaticFiles.contentType(for: "favicon.svg") == "image/svg+xml")
+        #expect(StaticFiles.contentType(for: "noext") == "application/octet-stream")
+        #expect(StaticFiles.isCompressible("text/css; charset=utf-8"))
+        #expect(!StaticFiles.isCompressible("image/png"))
+    }
+}
