@@ -135,4 +135,35 @@ struct WebSocketAPITests {
         #expect(seqs.count > 3)
         socket.close()
     }
+
+    @Test func aClientThatDropsMidImportAndResumesMissesNothing() throws {
+        let server = try TestServer()
+        let upload = try server.request("POST", "/api/imports", headers: [("Content-Type", "text/csv")],
+                                        body: Array(numberedCSV(rows: 150_000).utf8))
+        let id = try #require((try? JSONParser().parse(upload.body))?["id"]?.stringValue)
+        var seqs: [Int64] = []
+        var terminal = false
+        let first = try server.socket("/ws/jobs/\(id)")
+        // The snapshot, then two events, then the client vanishes without a close frame.
+        for _ in 0..<3 {
+            let event = try first.json(timeout: 30)
+            seqs.append(event["seq"]?.countValue ?? -1)
+            terminal = ["completed", "failed", "cancelled"].contains(event["state"]?.stringValue ?? "")
+            if terminal { break }
+        }
+        first.abort()
+        usleep(300_000)
+        if !terminal {
+            let resumed = try server.socket("/ws/jobs/\(id)?after=\(seqs.last ?? 0)")
+            while case .text(let text) = try resumed.receive(timeout: 30) {
+                let event = try JSONParser().parse(text)
+                #expect(event["resync"] == nil, "the log still holds what was missed")
+                seqs.append(event["seq"]?.countValue ?? -1)
+            }
+        }
+        let (_, final) = try server.json("GET", "/api/jobs/\(id)")
+        #expect(final["state"] == "completed")
+        #expect(seqs.first.map { seqs == Array($0...($0 + Int64(seqs.count) - 1)) } == true, "\(seqs)")
+        #expect(seqs.last == final["seq"]?.countValue)
+    }
 }
