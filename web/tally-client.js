@@ -340,9 +340,12 @@ export function subscribe(jobId, options = {}) {
   }
 
   function runWebSocket(ctx) {
-    // The multiplexed endpoint answers every client message (a pong, or an error for a
-    // message it does not know), which is what lets the client tell a quiet socket from a dead one.
-    const url = withToken(webSocketURL(base, '/ws', env.location), true);
+    // One job: /ws/jobs/{id}, which checks the token at the handshake and resumes with
+    // ?after=; every job: the multiplexed /ws with a subscribe message. Both answer a ping,
+    // which is what tells a quiet socket from a dead one.
+    const path = all ? '/ws'
+      : `/ws/jobs/${encodeURIComponent(jobId)}${anchored ? `?after=${lastSeq}` : ''}`;
+    const url = withToken(webSocketURL(base, path, env.location), true);
     let socket;
     let timer = null;
     let subscribed = false;
@@ -379,8 +382,9 @@ export function subscribe(jobId, options = {}) {
     timer = later(() => dead('ws-connect-timeout'), config.wsConnectTimeout);
     socket.onopen = () => {
       if (ctx.dead) return;
-      const message = { type: 'subscribe', job: jobId };
-      if (!all && anchored) message.after = lastSeq;
+      // An open socket is not yet a working one (some proxies accept the upgrade and then
+      // pass nothing): the first answer, to the ping or the subscribe, makes it live.
+      const message = all ? { type: 'subscribe', job: jobId } : { type: 'ping' };
       try {
         socket.send(JSON.stringify(message));
       } catch {
@@ -399,7 +403,11 @@ export function subscribe(jobId, options = {}) {
       }
       armIdle();
       if (!message || typeof message !== 'object') return;
-      const confirms = message.type !== 'error' && message.type !== 'pong' && message.type !== 'unsubscribed';
+      // On /ws only the subscription's answer confirms it; on /ws/jobs/{id} any answer does
+      // (an older server's bad_message reply to the ping included).
+      const confirms = all
+        ? message.type !== 'error' && message.type !== 'pong' && message.type !== 'unsubscribed'
+        : message.type !== 'error' || message.code === 'ws.bad_message';
       if (!subscribed && confirms) {
         // Live once the subscription is confirmed (or its first event arrives), not merely
         // open: a socket whose subscription is refused must count as a failure.

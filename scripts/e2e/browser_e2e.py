@@ -10,7 +10,9 @@ Scenarios (each prints one PASS line, or FAIL with the reason and the server's l
                   connection was lost, then resumes and completes without a reload, with no
                   event seen twice;
   slow            a long import: the rate and the ETA the page shows are sane;
-  cancel          cancel from the page, with its confirmation dialog.
+  cancel          cancel from the page, with its confirmation dialog;
+  auth            with tokens required: refused without one, the API key opens the dashboard,
+                  a subscribe token opens the embed page, a token for another job stops it.
 
 Usage: browser_e2e.py --tally PATH [--web DIR] [--screenshot docs/dashboard.png] [--only NAME]
 """
@@ -82,6 +84,7 @@ class TallyServer:
         self.log_path = os.path.join(workdir, "tally.log")
         self.port = port
         self.process = None
+        self.extra_args = []
 
     @property
     def url(self):
@@ -93,7 +96,7 @@ class TallyServer:
         log.flush()
         self.process = subprocess.Popen(
             [self.binary, "serve", "--host", "127.0.0.1", "--port", str(self.port),
-             "--data", self.data, "--web", self.web],
+             "--data", self.data, "--web", self.web, *self.extra_args],
             stdout=log, stderr=subprocess.STDOUT)
         log.close()
         wait_until(self._healthy, 60, f"tally serve did not answer on {self.url}/healthz", interval=0.2)
@@ -132,6 +135,11 @@ class TallyServer:
                 return b"\n".join(f.read().splitlines()[-lines:]).decode(errors="replace")
         except OSError:
             return "(no log)"
+
+    def restart_with(self, extra_args):
+        self.stop()
+        self.extra_args = list(extra_args)
+        self.start()
 
     def api(self, method, path, body=None, headers=None):
         request = urllib.request.Request(self.url + path, data=body, method=method, headers=headers or {})
@@ -587,6 +595,49 @@ def scenario_cancel(ctx):
     return f"cancelled at {p['snap']['processed']:,} of {rows:,} rows"
 
 
+SECRET = "e2e-secret-0123456789abcdef0123456789abcdef"
+API_KEY = "e2e-admin-key-0123456789abcdef"
+
+
+def scenario_auth(ctx):
+    """With auth on: no token → a clear refusal, the API key → the dashboard works, a subscribe
+    token for the job → the embed page follows it, a token for another job → a clear stop."""
+    b = ctx.browser
+    d = ctx.driver
+    ctx.server.restart_with(["--token-secret", SECRET, "--api-key", API_KEY])
+    try:
+        b.open(ctx.server.url + "/")
+        wait_until(lambda: "Could not load the job list" in d.find_element(By.ID, "banner").text, 15,
+                   "no message when the server refuses the job list")
+        b.open(ctx.server.url + "/?token=" + API_KEY)
+        wait_until(lambda: not d.find_element(By.ID, "banner").is_displayed(), 15, "the API key did not open the job list")
+        path = ctx.file("auth.csv")
+        bad = write_csv(path, 3000, 300)
+        job = b.upload(path, table="authed")
+        p = b.wait_state("completed", 120)
+        check(p["snap"]["failed"] == bad, f"failed {p['snap']['failed']} != {bad}")
+        if ctx.websocket:
+            check("live:websocket" in p["states"], f"never live over WebSocket with a token: {p['states']}")
+
+        token = subprocess.run([ctx.args.tally, "token", "--token-secret", SECRET, "--job", job, "--ttl", "600"],
+                               check=True, capture_output=True, text=True).stdout.strip()
+        b.open(f"{ctx.server.url}/embed.html?job={job}&token={urllib.parse.quote(token)}")
+        wait_until(lambda: d.execute_script("const s = document.getElementById('progress').snapshot; return s && s.state === 'completed';"),
+                   20, "embed.html with a subscribe token did not show the job")
+
+        other = subprocess.run([ctx.args.tally, "token", "--token-secret", SECRET, "--job", "someotherjob", "--ttl", "600"],
+                               check=True, capture_output=True, text=True).stdout.strip()
+        b.open(f"{ctx.server.url}/embed.html?job={job}&token={urllib.parse.quote(other)}")
+        wait_until(lambda: d.execute_script("return document.getElementById('progress').connectionState") == "stopped", 30,
+                   "a token for another job did not stop the element")
+        info = d.execute_script("const i = document.getElementById('progress').connectionInfo; return {reason: i.reason, code: i.error && i.error.code};")
+        check(info["reason"] == "error" and str(info["code"]).startswith("auth."), f"stop reason {info}")
+        check(d.execute_script("return document.getElementById('progress').snapshot") is None, "a wrong token still showed the job")
+        return f"refused without a token, API key and subscribe token accepted, wrong job stopped with {info['code']}"
+    finally:
+        ctx.server.restart_with([])
+
+
 def save_screenshot(ctx):
     """The dashboard mid-import, for the README: the job list beside the running job."""
     d = ctx.driver
@@ -610,6 +661,7 @@ SCENARIOS = [
     ("restart", scenario_restart),
     ("slow", scenario_slow),
     ("cancel", scenario_cancel),
+    ("auth", scenario_auth),
 ]
 
 

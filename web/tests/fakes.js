@@ -146,6 +146,13 @@ export class FakeJobServer {
         if (this.readyState !== 0) return;
         this.readyState = 1;
         this.onopen?.({});
+        // /ws/jobs/{id}[?after=N] follows its job from the start, as the server does.
+        const url = new URL(this.url);
+        if (url.pathname.startsWith('/ws/jobs/') && server.wsMode === 'accept') {
+          const after = url.searchParams.get('after');
+          for (const event of server.eventsAfter(after === null ? undefined : Number(after))) this.serverSend(event);
+          this.live = true;
+        }
       }
 
       serverSend(obj) {

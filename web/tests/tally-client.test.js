@@ -70,8 +70,8 @@ test('WebSocket: snapshot first, then events, then stops by itself on completion
   assert.equal(log.lastState().state, 'connecting');
   await clock.advance(10);
   const socket = server.lastSocket();
-  assert.equal(socket.url, 'ws://tally.test/ws?token=s3cr%20t');
-  assert.deepEqual(JSON.parse(socket.sent[0]), { type: 'subscribe', job: 'job1' });
+  assert.equal(socket.url, 'ws://tally.test/ws/jobs/job1?token=s3cr%20t');
+  assert.deepEqual(JSON.parse(socket.sent[0]), { type: 'ping' }, 'a ping proves the path works');
   assert.equal(log.lastState().state, 'live');
   assert.equal(log.lastState().transport, 'websocket');
   assert.deepEqual(log.events.map((e) => [e.type, e.seq]), [['snapshot', 2]]);
@@ -107,7 +107,7 @@ test('resume after a drop: first retry is fast, nothing missed, nothing twice', 
   const original = server.eventsAfter.bind(server);
   server.eventsAfter = (after) => original(after === undefined ? after : Math.max(0, after - 1));
   await clock.advance(300);
-  assert.deepEqual(JSON.parse(server.lastSocket().sent[0]), { type: 'subscribe', job: 'job1', after: 3 });
+  assert.equal(server.lastSocket().url, 'ws://tally.test/ws/jobs/job1?after=3');
   server.publish({ state: 'completed' });
   await clock.advance(10);
   assert.deepEqual(log.seqs(), [1, 2, 3, 4, 5, 6]);
@@ -126,7 +126,7 @@ test('a hole in the seqs makes the client ask again from its last seq', async ()
   server.events.push({ type: 'progress', id: 'job1', seq: 3, state: 'running', processed: 30 });
   await clock.advance(10);
   assert.equal(socket.closedByClient, 1000, 'the socket with the hole is dropped');
-  assert.deepEqual(JSON.parse(server.lastSocket().sent[0]).after, 1);
+  assert.match(server.lastSocket().url, /\?after=1$/);
   assert.deepEqual(log.seqs(), [1, 2, 3]);
 });
 
@@ -188,7 +188,7 @@ test('upgrade back to WebSocket when it becomes available, without missing event
   assert.equal(server.sockets.length, before + 1, 'one probe');
   assert.equal(log.lastState().state, 'live');
   assert.equal(log.lastState().transport, 'websocket');
-  assert.equal(JSON.parse(server.lastSocket().sent[0]).after, 1);
+  assert.match(server.lastSocket().url, /\?after=1$/);
   assert.equal(server.parked.length, 0, 'the long-poll was aborted');
   server.publish();
   server.publish({ state: 'completed' });
@@ -397,7 +397,7 @@ test('offline pauses everything; online catches up from the last seq', async () 
   env.navigator.onLine = true;
   env.window.dispatch('online');
   await clock.advance(10);
-  assert.equal(JSON.parse(server.lastSocket().sent[0]).after, 1);
+  assert.match(server.lastSocket().url, /\?after=1$/);
   assert.deepEqual(log.seqs(), [1, 2, 3]);
   assert.equal(log.lastState().state, 'live');
 });
@@ -532,17 +532,17 @@ test('with the token in the query, HTTP requests carry ?token= and no header', a
   assert.doesNotMatch(header.server.requests[0].url, /token=/);
 });
 
-test('a refused subscription (a limit, not auth) counts as a WebSocket failure', async () => {
-  const { clock, server, log, start } = setup();
+test('a refused subscription on /ws (a limit, not auth) counts as a WebSocket failure', async () => {
+  const { clock, server, log } = setup();
   server.WebSocket.prototype.send = function send(text) {
     this.sent.push(text);
     this.serverSend({ type: 'error', code: 'ws.too_many_subscriptions', message: 'limit' });
   };
   server.publish();
-  start();
+  subscribe('*', { ...fakeEnvironment(server, clock), ...log });
   await clock.advance(2000);
-  assert.equal(log.lastState().transport, 'longpoll');
-  assert.equal(log.lastState().state, 'live');
+  assert.equal(log.lastState().transport, 'polling');
+  assert.equal(log.lastState().state, 'polling');
   assert.equal(log.errors[0].code, 'ws.too_many_subscriptions');
   assert.deepEqual(log.seqs(), [1]);
 });
@@ -579,4 +579,19 @@ test('long-poll batches a busy job: at most one request per longPollMinInterval'
   assert.ok(gaps.every((gap) => gap >= 250), `gaps ${gaps}`);
   assert.ok(server.requests.length <= 3 + 3000 / 250, `${server.requests.length} requests`);
   assert.deepEqual(log.seqs(), range(1, 30));
+});
+
+test('resuming a quiet job over /ws/jobs/{id}: live on the pong, not after a timeout', async () => {
+  const { clock, server, log, start } = setup();
+  server.publish();
+  start({ after: 1 });
+  await clock.advance(10);
+  assert.equal(server.lastSocket().url, 'ws://tally.test/ws/jobs/job1?after=1');
+  assert.equal(log.lastState().state, 'live');
+  assert.deepEqual(log.seqs(), []);
+  await clock.advance(60000);
+  assert.equal(server.sockets.length, 1, 'pongs keep a quiet socket');
+  server.publish({ state: 'completed' });
+  await clock.advance(10);
+  assert.deepEqual(log.seqs(), [2]);
 });
