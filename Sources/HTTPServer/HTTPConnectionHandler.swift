@@ -288,6 +288,9 @@ final class HTTPConnectionHandler: ConnectionHandler {
         active = false
         route = nil
         head = nil
+        // An idle keep-alive connection keeps no request state, and a later parse error is
+        // not decorated with the previous request's headers.
+        admitted = nil
         cancelHandler = nil
         bodyState = .none
         if bodyBuffer.capacity > 0 { bodyBuffer = [] }
