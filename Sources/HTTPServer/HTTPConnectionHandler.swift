@@ -530,7 +530,13 @@ final class HTTPConnectionHandler: ConnectionHandler {
         shuttingDown = true
         if !active {
             closing = true
-            connection.closeAfterFlushing()
+            if connection.queuedByteCount == 0, tail.isEmpty, parser.isIdle {
+                // Nothing in flight either way: close at once rather than linger for the
+                // FIN of a browser that keeps its idle connection open.
+                connection.close()
+            } else {
+                connection.closeAfterFlushing()
+            }
             return
         }
         keepAlive = false
