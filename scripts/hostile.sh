@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Hostile clients on loopback against a release build of `tally serve`, while a well-behaved
+# WebSocket client watches a live import (docs/SECURITY.md). Bounded: counts and deadlines are
+# fixed; the server's data directory is a temporary one.
+#   scripts/hostile.sh [ROWS] [SLOWLORIS] [NON_READERS]
+# Fails when the watcher's p99 event latency reaches 50 ms, the server's RSS passes 512 MiB,
+# or the import does not finish with every row. Not part of scripts/test.sh (it needs a
+# release build and about a minute).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rows=${1:-300000}
+slowloris=${2:-1000}
+readers=${3:-1000}
+swift build -c release --product tally >/dev/null
+tally=$(swift build -c release --show-bin-path)/tally
+work=$(mktemp -d)
+pid=""
+trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+secret=$(head -c 32 /dev/urandom | base64 | tr -d '=+/' | head -c 40)
+key=$(head -c 24 /dev/urandom | base64 | tr -d '=+/' | head -c 32)
+awk -v n="$rows" 'BEGIN { print "id,name,amount"; for (i = 1; i <= n; i++) printf "%d,name %d,%d\n", i, i, i * 7 }' > "$work/rows.csv"
+
+"$tally" serve --port 0 --data "$work/data" --web web --token-secret "$secret" --api-key "$key" \
+    --header-timeout 5 --max-connections-per-address 2000 --max-upload 200000000 \
+    >"$work/out.txt" 2>"$work/log.txt" &
+pid=$!
+for _ in $(seq 1 100); do grep -q "listening on" "$work/out.txt" 2>/dev/null && break; sleep 0.1; done
+port=$(grep -o 'http://[^ ]*' "$work/out.txt" | sed 's/.*://')
+echo "tally pid $pid on port $port, $rows rows, $slowloris slowloris, $readers non-readers"
+python3 scripts/hostile.py --port "$port" --pid "$pid" --csv "$work/rows.csv" --rows "$rows" \
+    --api-key "$key" --secret "$secret" --slowloris "$slowloris" --non-readers "$readers" \
+    --slowloris-seconds 12
