@@ -161,10 +161,10 @@ func registerAPIRoutes(on routes: inout RouteRecorder, api: APIContext, context:
         SSEStream.start(request, responder, api: api)
     }
     routes.add(.GET, "/ws/jobs/{id}") { request, responder in
-        JobSocket.start(request, responder, api: api, topic: nil)
+        JobSocket.start(request, responder, api: api, security: context.security, topic: nil)
     }
     routes.add(.GET, "/ws") { request, responder in
-        JobSocket.start(request, responder, api: api, topic: .all)
+        JobSocket.start(request, responder, api: api, security: context.security, topic: .all)
     }
     let loops = context.configuration.server.loopCount
     let startedAt = context.startedAt

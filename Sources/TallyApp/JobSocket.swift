@@ -9,7 +9,7 @@ enum JobSocket {
     /// Each event becomes one text frame (and its compressed form) once, for every socket.
     static let encoder = HubEncoder(name: "ws") { draft in WebSocketBroadcast(.text, payload: draft.json) }
 
-    static func start(_ request: HTTPRequest, _ responder: HTTPResponder, api: APIContext, topic: HubTopic?) {
+    static func start(_ request: HTTPRequest, _ responder: HTTPResponder, api: APIContext, security: SecurityGate, topic: HubTopic?) {
         var single: (job: String, after: UInt64?)?
         if topic == nil {
             // Refused before the upgrade, so the client sees a plain HTTP status with a code.
@@ -29,12 +29,27 @@ enum JobSocket {
         // Client messages are a few dozen bytes; nothing bigger is ever needed.
         connection.limits = WebSocketLimits(maxFrameSize: 16 * 1024, maxMessageSize: 16 * 1024)
         let loop = request.loop
+        // The handshake was admitted by the gate; either it showed credentials (a principal
+        // now) or the first message must be {"type":"auth","token":"…"}.
+        let access: AccessRequest? = single.map { .watchJob($0.job) }
+        let principal: Principal?
+        switch security.webSocketStart(request.head, access: access) {
+        case .accept(let accepted): principal = accepted
+        case .acceptPendingAuth: principal = nil
+        case .reject(let error): return responder.respond(SecurityGate.response(for: error))
+        }
         WebSocket.upgrade(request, responder, options: WebSocketOptions(connection: connection)) { webSocket in
-            let session = SocketSession(webSocket: webSocket, api: api, loop: loop, isMultiplexed: single == nil)
+            let session = SocketSession(webSocket: webSocket, api: api, loop: loop, isMultiplexed: single == nil,
+                                        security: security, access: access, principal: principal)
             webSocket.onMessage = { _, message in session.handle(message) }
             webSocket.onWritable = { _ in session.flush() }
             webSocket.onClose = { _, _ in session.closed() }
-            if let single { session.follow(single.job, after: single.after) }
+            session.single = single
+            if principal != nil {
+                if let single { session.follow(single.job, after: single.after) }
+            } else {
+                session.awaitAuth()
+            }
         }
     }
 }
@@ -47,12 +62,26 @@ final class SocketSession: HubSink {
     private let isMultiplexed: Bool
     private var subscriptions: [HubTopic: HubSubscription] = [:]
     private var isClosed = false
+    private let security: SecurityGate
+    private let access: AccessRequest?
+    /// Who the connection acts as; nil until a first-message auth succeeds.
+    private var principal: Principal?
+    private var authTimer: TimerID?
+    /// The job of `/ws/jobs/{id}` and its `after`, followed once authenticated.
+    var single: (job: String, after: UInt64?)?
 
-    init(webSocket: WebSocket, api: APIContext, loop: EventLoop, isMultiplexed: Bool) {
+    /// How long a connection may stay unauthenticated before it is closed with 4401.
+    static let authTimeoutMilliseconds: UInt64 = 10_000
+
+    init(webSocket: WebSocket, api: APIContext, loop: EventLoop, isMultiplexed: Bool,
+         security: SecurityGate, access: AccessRequest?, principal: Principal?) {
         self.webSocket = webSocket
         self.api = api
         self.loop = loop
         self.isMultiplexed = isMultiplexed
+        self.security = security
+        self.access = access
+        self.principal = principal
         api.metrics.webSockets.add(1)
     }
 
@@ -68,7 +97,32 @@ final class SocketSession: HubSink {
         keep(subscription, for: .job(job))
     }
 
+    /// Waits for the first-message auth, closing with 4401 when it does not come in time.
+    func awaitAuth() {
+        authTimer = loop.scheduleTimer(afterMilliseconds: SocketSession.authTimeoutMilliseconds) { [weak self] in
+            guard let self, self.principal == nil, !self.isClosed else { return }
+            self.webSocket.close(code: WebSocketCloseCode(rawValue: 4401), reason: "auth.missing_token")
+        }
+    }
+
+    /// The first message of an unauthenticated connection: it must authenticate, or the
+    /// connection closes with 4401/4403 and the refusal's code as the reason.
+    private func authenticate(_ message: WebSocketMessage) {
+        if let authTimer { loop.cancelTimer(authTimer) }
+        authTimer = nil
+        switch security.authenticateFirstMessage(message.payload, for: access) {
+        case .failure(let error):
+            send(ServerMessage.error(WireError(code: error.code.rawValue, message: error.message)))
+            webSocket.close(code: WebSocketCloseCode(rawValue: error.webSocketCloseCode), reason: error.code.rawValue)
+        case .success(let accepted):
+            principal = accepted
+            send(Array(#"{"type":"authenticated"}"#.utf8))
+            if let single { follow(single.job, after: single.after) }
+        }
+    }
+
     func handle(_ message: WebSocketMessage) {
+        guard principal != nil else { return authenticate(message) }
         guard message.kind == .text else {
             return reject(WireError(code: "ws.bad_message", message: "Send JSON text messages."))
         }
@@ -92,6 +146,12 @@ final class SocketSession: HubSink {
     }
 
     private func subscribe(_ topic: HubTopic, after: UInt64?) {
+        if let principal {
+            let job: String? = if case .job(let id) = topic { id } else { nil }
+            if let error = security.authorizeSubscription(job: job, as: principal) {
+                return reject(WireError(code: error.code.rawValue, message: error.message, job: job))
+            }
+        }
         // Subscribing again replaces the subscription: that is how a client resumes one job.
         subscriptions.removeValue(forKey: topic)?.cancel()
         guard subscriptions.count < api.configuration.maxSubscriptionsPerSocket else {
@@ -136,6 +196,7 @@ final class SocketSession: HubSink {
     func closed() {
         guard !isClosed else { return }
         isClosed = true
+        if let authTimer { loop.cancelTimer(authTimer) }
         api.metrics.webSockets.add(-1)
         for subscription in subscriptions.values { subscription.cancel() }
         subscriptions.removeAll()
