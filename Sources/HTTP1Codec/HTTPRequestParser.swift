@@ -337,6 +337,8 @@ public struct HTTPRequestParser: Sendable {
 
         let storage = [UInt8](bytes)
         var fields: [HTTPHeaders.Field] = []
+        // One allocation instead of a growth sequence for typical requests (5-15 fields).
+        fields.reserveCapacity(min(limits.maxHeaderCount, 16))
         var lineStart = lineEnd + 1
         while lineStart < count {
             var end = lineStart

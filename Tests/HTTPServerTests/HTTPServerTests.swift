@@ -101,3 +101,37 @@ struct HTTPServerTests {
         }
     }
 }
+
+@Suite(.serialized)
+struct HTTPServerSplitTests {
+    /// Every cut of two pipelined requests, sent as two writes with a pause between them,
+    /// yields the same two responses: the server's unparsed-tail handling is split-invariant.
+    @Test func everyCutOfPipelinedRequestsGetsTheSameAnswers() throws {
+        let input = Array("POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\nGET /jobs/7/events?after=2 HTTP/1.1\r\nHost: t\r\n\r\n".utf8)
+        try withServer(echoRouter()) { _, port in
+            for cut in stride(from: 1, to: input.count, by: 3) {
+                let client = try TestClient(port: port)
+                var one: Int32 = 1
+                setsockopt(client.fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+                client.send(Array(input[..<cut]))
+                pause(milliseconds: 2)
+                client.send(Array(input[cut...]))
+                #expect(client.readResponse()?.text == "abcde", "cut at \(cut)")
+                #expect(client.readResponse()?.text == "job 7 after 2", "cut at \(cut)")
+            }
+        }
+    }
+
+    @Test func acceptsARequestSentOneByteAtATime() throws {
+        try withServer(echoRouter()) { _, port in
+            let client = try TestClient(port: port)
+            var one: Int32 = 1
+            setsockopt(client.fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+            for byte in Array("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nxyz".utf8) {
+                client.send([byte])
+                pause(milliseconds: 1)
+            }
+            #expect(client.readResponse()?.text == "xyz")
+        }
+    }
+}
