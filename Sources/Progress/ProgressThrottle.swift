@@ -91,6 +91,12 @@ public struct RateEstimator: Sendable {
         }
         let dt = time.seconds(since: lastTime)
         guard dt > 0 else { return }
+        if rate == nil && count == lastCount {
+            // Nothing done yet (opening the file, reading the header): the rate measures work
+            // from the first unit on, or it would start near zero and crawl up.
+            self.lastTime = time
+            return
+        }
         let instant = Double(count - lastCount) / dt
         if let rate {
             let alpha = 1 - exp(-dt / max(timeConstant, 0.001))

@@ -25,6 +25,15 @@ func makeStoreSeq(_ dir: ImportTempDirectory, _ id: String) throws -> Int64? {
         #expect(done.total == 502 && done.totalExact && done.percent == 100)
         #expect(try count(service, "SELECT COUNT(*) FROM orders") == 490)
         #expect(try count(service, "SELECT SUM(typeof(amount) = 'integer') FROM orders") == 490)
+        // The sink created the table from the schema: typed columns, required ones NOT NULL.
+        let columns = try service.store.database.read { c -> [String] in
+            var out: [String] = []
+            try c.query("SELECT name, type, \"notnull\" FROM pragma_table_info('orders') ORDER BY cid") { s in
+                out.append("\(s.text(0) ?? "") \(s.text(1) ?? "") \(s.int64(2))")
+            }
+            return out
+        }
+        #expect(columns == ["id INTEGER 1", "name TEXT 0", "amount INTEGER 0"])
         let errors = try service.errors(job.id, page: Page(limit: 100))
         #expect(errors.count == 12)
         #expect(errors.first == JobRowError(line: 51, column: "amount", code: "row.invalid_integer",

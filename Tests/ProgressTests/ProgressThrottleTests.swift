@@ -40,6 +40,18 @@ struct ProgressThrottleTests {
         #expect(emissions(rows: 20, total: nil, secondsPerRow: 0, policy: policy) == [5, 10, 15, 20])
     }
 
+    @Test func idleStartDoesNotDragTheFirstRateDown() {
+        let clock = ManualClock()
+        var rate = RateEstimator()
+        rate.start(count: 0, at: clock.now)
+        clock.advance(seconds: 5)
+        rate.add(count: 0, at: clock.now)
+        #expect(rate.rate == nil)
+        clock.advance(seconds: 1)
+        rate.add(count: 1000, at: clock.now)
+        #expect(rate.rate == 1000)
+    }
+
     @Test func rateIsSmoothedAndETAFollows() {
         let clock = ManualClock()
         var rate = RateEstimator(timeConstant: 3)
