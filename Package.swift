@@ -16,6 +16,9 @@ let package = Package(
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
+        // hiredis is loaded with dlopen only for `tally serve --redis`: its shim declares the
+        // struct layouts and function types, and links nothing.
+        .target(name: "CHiredis"),
 
         // Pure codecs: bytes in, values out.
         .target(name: "HTTP1Codec"),
@@ -32,9 +35,10 @@ let package = Package(
         // Domain.
         .target(name: "Progress"),
         .target(name: "Imports", dependencies: ["CSVCodec", "Storage", "Postgres", "Progress"]),
+        .target(name: "RedisHub", dependencies: ["Progress", "Reactor", "CHiredis"], exclude: ["README.md"]),
 
         // Wiring and the executable.
-        .target(name: "TallyApp", dependencies: ["HTTPServer", "Imports", "Progress", "Storage", "Auth"]),
+        .target(name: "TallyApp", dependencies: ["HTTPServer", "Imports", "Progress", "RedisHub", "Storage", "Auth"]),
         .executableTarget(name: "tally", dependencies: ["TallyApp", "Auth"]),
 
         .testTarget(name: "HTTP1CodecTests", dependencies: ["HTTP1Codec"]),
@@ -45,6 +49,7 @@ let package = Package(
         .testTarget(name: "StorageTests", dependencies: ["Storage"]),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres"]),
         .testTarget(name: "ProgressTests", dependencies: ["Progress"]),
+        .testTarget(name: "RedisHubTests", dependencies: ["RedisHub", "Progress", "Reactor"]),
         .testTarget(name: "ImportsTests", dependencies: ["Imports", "Postgres"]),
         .testTarget(name: "AuthTests", dependencies: ["Auth"]),
         .testTarget(name: "TallyAppTests", dependencies: ["TallyApp"]),

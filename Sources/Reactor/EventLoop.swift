@@ -49,6 +49,8 @@ public final class EventLoop: @unchecked Sendable {
     private(set) public var connectionCount = 0
     var listeners: [Int32] = []
     var acceptHandler: ((Connection) -> Void)?
+    /// Descriptors watched for other protocols' clients (`FileWatch`), by descriptor.
+    var watches: [Int32: FileWatch] = [:]
     let readBuffer: UnsafeMutableRawBufferPointer
     let iovecs: UnsafeMutablePointer<iovec>
     static let maxIovecs = 64
@@ -209,6 +211,8 @@ public final class EventLoop: @unchecked Sendable {
             if fd == wakeFD {
                 var value: UInt64 = 0
                 _ = read(wakeFD, &value, 8)
+            } else if let watch = watches[fd] {
+                watch.handle(event.events)
             } else {
                 acceptAll(listener: fd)
             }

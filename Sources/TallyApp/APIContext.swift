@@ -1,6 +1,7 @@
 import Dispatch
 import Imports
 import Progress
+import RedisHub
 import Storage
 
 /// The API's own limits and behaviour, set by `tally serve` flags.
@@ -21,6 +22,14 @@ public struct APIConfiguration: Sendable {
     public var sseHeartbeatSeconds = 15.0
     /// Subscriptions one multiplexed WebSocket may hold.
     public var maxSubscriptionsPerSocket = 100
+    /// Where imports without a sink of their own write (`--sink`): nil for the embedded SQLite
+    /// store, or a `postgres://` URL.
+    public var sink: String?
+    /// Redis shared by several nodes for progress (`--redis redis://host:port/db`); nil: this
+    /// node's hub alone.
+    public var redisURL: String?
+    /// This node's name in import leases (`--node-id`); nil: kept in the data directory.
+    public var nodeID: String?
 
     /// The defaults.
     public init() {}
@@ -30,8 +39,13 @@ public struct APIConfiguration: Sendable {
 public final class APIContext: Sendable {
     /// The import engine.
     public let imports: ImportService
-    /// The progress hub the engine's tracker feeds.
+    /// This node's hub: the transports subscribe here (subscribers, logs, encodings).
     public let hub: LocalProgressHub
+    /// The Redis hub around `hub` when `--redis` is given: the tracker publishes through it,
+    /// and it keeps `hub` in step with the other nodes'.
+    public let redis: RedisProgressHub?
+    /// The loop the Redis connections run on.
+    let redisLoops: EventLoopGroup?
     /// Transport-independent job logic.
     public let jobs: JobsAPI
     /// Metrics shown at `/metrics`.
@@ -53,19 +67,36 @@ public final class APIContext: Sendable {
 
     /// Opens the import engine on `dataDirectory` and creates the context over it.
     static func open(dataDirectory: String, configuration: APIConfiguration) throws(TallyStartError) -> APIContext {
+        var redisLoops: EventLoopGroup?
+        if let url = configuration.redisURL {
+            do throws(RedisError) {
+                try RedisProgressHub.validate(url: url)
+            } catch {
+                throw TallyStartError(code: error.code.rawValue, message: error.message)
+            }
+            do {
+                redisLoops = try EventLoopGroup(count: 1)
+            } catch {
+                throw TallyStartError(code: "server.start_failed", message: error.description)
+            }
+        }
+        var importConfiguration = ImportConfiguration()
+        importConfiguration.sink = configuration.sink
+        if let nodeID = configuration.nodeID { importConfiguration.nodeID = nodeID }
         let imports: ImportService
         do {
-            imports = try ImportService(dataDirectory: dataDirectory)
+            imports = try ImportService(dataDirectory: dataDirectory, configuration: importConfiguration)
         } catch {
             throw TallyStartError(code: "server.import_engine", message: String(describing: error))
         }
+        redisLoops?.start()
         return APIContext(imports: imports, configuration: configuration, spoolDirectory: dataDirectory + "/uploads",
-                          webSocketEncoder: JobSocket.encoder)
+                          webSocketEncoder: JobSocket.encoder, redisLoops: redisLoops)
     }
 
     /// Creates the context over an open import service; connects the tracker to a new hub.
     public init(imports: ImportService, configuration: APIConfiguration, spoolDirectory: String,
-                webSocketEncoder: HubEncoder) {
+                webSocketEncoder: HubEncoder, redisLoops: EventLoopGroup? = nil) {
         self.imports = imports
         self.configuration = configuration
         self.spoolDirectory = spoolDirectory
@@ -75,6 +106,14 @@ public final class APIContext: Sendable {
         }
         let hub = LocalProgressHub(configuration: configuration.hub, encoders: [sse, webSocketEncoder])
         self.hub = hub
+        self.redisLoops = redisLoops
+        // The URL and the library were checked by `open`; only a broken loop group fails here.
+        if let url = configuration.redisURL, let loop = redisLoops?.loops.first {
+            redis = try? RedisProgressHub(url: url, local: hub, loop: loop, nodeID: imports.configuration.nodeID,
+                                          streamLength: configuration.hub.logCapacity, logger: .standardError(level: .info))
+        } else {
+            redis = nil
+        }
         guard let sseFormat = hub.format(named: "sse"), let webSocketFormat = hub.format(named: webSocketEncoder.name) else {
             preconditionFailure("the hub was created with both encoders")
         }
@@ -85,13 +124,22 @@ public final class APIContext: Sendable {
             guard let snapshot = try? store.job(id) else { return nil }
             return HubBridge.update(for: snapshot)
         }
-        HubBridge.connect(imports.tracker, to: hub)
+        HubBridge.connect(imports.tracker, to: redis ?? hub)
         self.jobs = JobsAPI(imports: imports, hub: hub)
         self.limiter = configuration.rateLimit.map { RateLimiter(policy: $0) }
         self.metrics = APIMetrics()
         self.openAPIBytes = OpenAPI.document().bytes
         self.docsHTML = Array(DocsPage.html().utf8)
         metrics.registerCollectors(hub: hub, imports: imports)
+    }
+}
+
+extension APIContext {
+    /// Stops the Redis connections and their loop (at shutdown).
+    func stopRedis() {
+        redis?.stop()
+        redisLoops?.shutdown(graceMilliseconds: 0)
+        redisLoops?.join()
     }
 }
 

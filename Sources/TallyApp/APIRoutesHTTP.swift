@@ -170,7 +170,10 @@ func registerAPIRoutes(on routes: inout RouteRecorder, api: APIContext, context:
     let startedAt = context.startedAt
     routes.add(.GET, "/healthz") { _, responder in
         let uptime = Double(monotonicMilliseconds() - startedAt) / 1000
-        api.respond(responder, .success(.json(Array("{\"status\":\"ok\",\"version\":\"\(OpenAPI.version)\",\"uptime\":\(uptime),\"loops\":\(loops)}".utf8))))
+        // Degraded: Redis is unreachable, so other nodes' jobs are not followed until it is back.
+        let status = api.redis.map { $0.isDegraded ? "degraded" : "ok" } ?? "ok"
+        let redis = api.redis.map { $0.isDegraded ? ",\"redis\":\"down\"" : ",\"redis\":\"up\"" } ?? ""
+        api.respond(responder, .success(.json(Array("{\"status\":\"\(status)\"\(redis),\"version\":\"\(OpenAPI.version)\",\"uptime\":\(uptime),\"loops\":\(loops)}".utf8))))
     }
     routes.add(.GET, "/metrics") { _, responder in
         // Collectors read the store: off the loop.

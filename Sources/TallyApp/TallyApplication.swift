@@ -92,6 +92,7 @@ public final class TallyApplication: Sendable {
     public func shutdown() {
         server.shutdown()
         api.imports.shutdown()
+        api.stopRedis()
     }
 
     private static func makeDirectory(_ path: String) throws(TallyStartError) {

@@ -27,6 +27,13 @@ options:
   --max-connections N      connections in total before shedding with 503 (default 10000)
   -h, --help               this help
 
+scale-out (README, "Running several nodes"):
+  --sink URL               imports write into PostgreSQL (postgres://USER@HOST:PORT/DB; the
+                           password in PGPASSWORD) instead of the embedded SQLite store
+  --redis URL              share progress with other nodes through Redis (redis://HOST:PORT/DB;
+                           needs libhiredis0.14)
+  --node-id NAME           this node's name in import leases (default: kept in the data dir)
+
 security (docs/SECURITY.md):
 \(SecurityConfiguration.usage)
 
@@ -95,6 +102,15 @@ func runServe(_ allArguments: [String]) -> Int32 {
         case "--data":
             guard let text = value(argument) else { return 64 }
             configuration.dataDirectory = text
+        case "--sink":
+            guard let text = value(argument) else { return 64 }
+            configuration.api.sink = text
+        case "--redis":
+            guard let text = value(argument) else { return 64 }
+            configuration.api.redisURL = text
+        case "--node-id":
+            guard let text = value(argument), !text.isEmpty else { return 64 }
+            configuration.api.nodeID = text
         case "--idle-timeout":
             guard let milliseconds = seconds(argument) else { return 64 }
             configuration.server.idleTimeoutMilliseconds = milliseconds
