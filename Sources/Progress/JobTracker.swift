@@ -29,6 +29,7 @@ public final class JobTracker: Sendable {
 
     private struct State: ~Copyable {
         var observers: [Int: Observer] = [:]
+        var inlineObservers: [@Sendable (JobEvent) -> Void] = []
         var nextObserverID = 1
         var latest: [String: JobSnapshot] = [:]
     }
@@ -53,6 +54,14 @@ public final class JobTracker: Sendable {
         }
     }
 
+    /// Registers `body` to be called with every event, inside `publish` and in publish order,
+    /// before `publish` returns. For observers that never block (the progress hub only encodes
+    /// and hands the event to the event loops): whoever reads a job after a producer published
+    /// it then finds the event there, with no queue in between. It cannot be removed.
+    public func addInlineObserver(_ body: @escaping @Sendable (JobEvent) -> Void) {
+        state.withLock { $0.inlineObservers.append(body) }
+    }
+
     /// Stops calling an observer (events already queued for it are still delivered).
     public func removeObserver(_ token: ObserverToken) {
         _ = state.withLock { $0.observers.removeValue(forKey: token.id) }
@@ -71,6 +80,7 @@ public final class JobTracker: Sendable {
             } else {
                 state.latest[id] = event.snapshot
             }
+            for observer in state.inlineObservers { observer(event) }
             for observer in state.observers.values {
                 if event.type == .progress && observer.pending.load(ordering: .relaxed) >= maxPendingPerObserver {
                     dropped.add(1, ordering: .relaxed)

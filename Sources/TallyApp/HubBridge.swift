@@ -15,15 +15,16 @@ public enum HubBridge {
                   isTerminal: snapshot.state.isTerminal, state: snapshot.state.rawValue, snapshot: snapshot.json)
     }
 
-    /// Publishes every tracker event to `hub`; returns the observer token to remove it.
+    /// Publishes every tracker event to `hub`, inline: the hub holds an event before the
+    /// producer's `publish` returns, so a client told about a job (the `202` of an upload)
+    /// never asks the hub before the job's first event is there. `hub.publish` only encodes
+    /// and hands the event to the loops, so it does not hold the producer up.
     ///
-    /// The tracker calls observers on their own serial queue, in seq order per job, so the hub
-    /// sees each job's events in order. A refusal (a stale seq after a restart raced a live
-    /// event) only means the hub already holds something newer.
-    @discardableResult
+    /// A refusal (a stale seq: a snapshot loaded from the store raced a live event) only means
+    /// the hub already holds something newer.
     public static func connect(_ tracker: JobTracker, to hub: any ProgressHub,
-                               refused: (@Sendable (HubError) -> Void)? = nil) -> JobTracker.ObserverToken {
-        tracker.addObserver { event in
+                               refused: (@Sendable (HubError) -> Void)? = nil) {
+        tracker.addInlineObserver { event in
             do throws(HubError) {
                 try hub.publish(update(for: event))
             } catch {

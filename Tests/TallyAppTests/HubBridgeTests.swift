@@ -14,6 +14,16 @@ final class RecordingSink: HubSink {
 }
 
 struct HubBridgeTests {
+    @Test func theHubHoldsAnEventOnceTheTrackerPublishReturns() throws {
+        let tracker = JobTracker()
+        let hub = LocalProgressHub()
+        HubBridge.connect(tracker, to: hub)
+        let snapshot = JobSnapshot(id: "abcdefghijkl", kind: .import, name: "a.csv", createdAt: Timestamp(milliseconds: 0))
+        tracker.publish(JobEvent(type: .state, snapshot: snapshot))
+        #expect(hub.latest(job: snapshot.id)?.seq == 1)
+        #expect(hub.latest(job: snapshot.id)?.state == "pending")
+    }
+
     @Test func trackerEventsReachTheHubInOrder() throws {
         let tracker = JobTracker()
         let hub = LocalProgressHub()
