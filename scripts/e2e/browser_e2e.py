@@ -6,11 +6,12 @@ Scenarios (each prints one PASS line, or FAIL with the reason and the server's l
                   counts, and the rejected rows are listed (paged) and downloadable as CSV;
   no-websocket    the same through a proxy that refuses every WebSocket upgrade: the client
                   falls back to long-polling and still finishes;
+  upload-progress with the browser's upload throttled, the upload's own progress shows;
   restart         the server is stopped mid-import and started again: the page shows that the
                   connection was lost, then resumes and completes without a reload, with no
                   event seen twice;
   slow            a long import: the rate and the ETA the page shows are sane;
-  cancel          cancel from the page, with its confirmation dialog;
+  cancel          cancel from the page, with its confirmation dialog, then retry to the end;
   auth            with tokens required: refused without one, the API key opens the dashboard,
                   a subscribe token opens the embed page, a token for another job stops it.
 
@@ -331,6 +332,10 @@ class Browser:
         d.find_element(By.ID, "file").send_keys(path)
         wait_until(lambda: d.find_element(By.ID, "upload-button").is_enabled(), 5, "upload button enabled after choosing a file")
         d.find_element(By.ID, "upload-button").click()
+        return self.wait_job_page()
+
+    def wait_job_page(self):
+        d = self.driver
 
         def on_job_page():
             error = d.find_element(By.ID, "upload-error")
@@ -493,6 +498,33 @@ def scenario_no_websocket(ctx):
         proxy.close()
 
 
+def scenario_upload_progress(ctx):
+    """The bytes going up are part of the wait: with the browser's upload throttled, the page
+    shows the upload's own progress before the import's."""
+    b = ctx.browser
+    d = ctx.driver
+    path = ctx.file("big-upload.csv")
+    write_csv(path, 150_000, 0)
+    size = os.path.getsize(path)
+    b.open(ctx.server.url + "/")
+    # About six seconds of upload, whatever the file's exact size.
+    d.set_network_conditions(offline=False, latency=5, download_throughput=64 * 1024 * 1024,
+                             upload_throughput=max(64 * 1024, size // 6))
+    try:
+        d.find_element(By.ID, "file").send_keys(path)
+        d.find_element(By.ID, "upload-button").click()
+        value = wait_until(lambda: (lambda v: int(v) if v and 0 < int(v) < 100 else None)(
+            d.find_element(By.ID, "upload-bar").get_attribute("aria-valuenow")), 30, "no upload progress shown")
+        status = d.find_element(By.ID, "upload-status").text
+        check(re.search(r"Uploading: [\d.]+ [KM]?B of [\d.]+ MB", status), f"upload status {status!r}")
+        check(d.find_element(By.ID, "upload-abort").is_displayed(), "no way to stop the upload")
+        job = b.wait_job_page()
+    finally:
+        d.delete_network_conditions()
+    b.wait_state("completed", 120)
+    return f"upload bar seen at {value} % ({status}), then job {job} completed"
+
+
 def scenario_restart(ctx):
     b = ctx.browser
     path, rows, bad = ctx.long_csv("restart.csv", 14)
@@ -568,7 +600,7 @@ def scenario_slow(ctx):
 def scenario_cancel(ctx):
     b = ctx.browser
     d = ctx.driver
-    path, rows, _ = ctx.long_csv("cancel.csv", 25)
+    path, rows, bad = ctx.long_csv("cancel.csv", 25)
     b.open(ctx.server.url + "/")
     job = b.upload(path, table="cancelme")
     wait_until(lambda: (lambda s: s and s.get("state") == "running")(b.probe()["snap"]), 60, f"never running: {b._summary()}")
@@ -592,7 +624,17 @@ def scenario_cancel(ctx):
     check(not d.find_element(By.ID, "job-cancel").is_displayed(), "cancel button still shown")
     server_state = ctx.server.api("GET", f"/api/jobs/{job}")["state"]
     check(server_state == "cancelled", f"server says {server_state}")
-    return f"cancelled at {p['snap']['processed']:,} of {rows:,} rows"
+    stopped_at = p["snap"]["processed"]
+
+    # Retry resumes from the checkpoint and the same page follows it to the end.
+    d.find_element(By.ID, "job-retry").click()
+    wait_until(lambda: d.find_element(By.ID, "confirm").is_displayed(), 5, "no confirmation dialog for retry")
+    d.find_element(By.ID, "confirm-yes").click()
+    p = b.wait_state("completed", 300)
+    s = p["snap"]
+    check(s["processed"] == rows and s["failed"] == bad, f"after retry: processed {s['processed']}, failed {s['failed']} (want {rows}, {bad})")
+    check(not d.find_element(By.ID, "job-retry").is_displayed(), "retry still offered after completion")
+    return f"cancelled at {stopped_at:,} of {rows:,} rows, then retried to completion"
 
 
 SECRET = "e2e-secret-0123456789abcdef0123456789abcdef"
@@ -658,6 +700,7 @@ def save_screenshot(ctx):
 SCENARIOS = [
     ("upload", scenario_upload),
     ("no-websocket", scenario_no_websocket),
+    ("upload-progress", scenario_upload_progress),
     ("restart", scenario_restart),
     ("slow", scenario_slow),
     ("cancel", scenario_cancel),
