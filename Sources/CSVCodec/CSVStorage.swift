@@ -53,8 +53,13 @@ final class CSVStorage {
         classes.deallocate()
     }
 
+    /// Byte classes before a delimiter is chosen: ASCII plain, the upper half non-ASCII.
+    static let baseClasses: [UInt8] = (0..<256).map { $0 >= 0x80 ? CSVStorage.high : CSVStorage.plain }
+
     func setDelimiter(_ delimiter: UInt8) {
-        for b in 0..<256 { classes[b] = b >= 0x80 ? CSVStorage.high : CSVStorage.plain }
+        CSVStorage.baseClasses.withUnsafeBufferPointer { base in
+            if let source = base.baseAddress { classes.update(from: source, count: 256) }
+        }
         classes[Int(delimiter)] = CSVStorage.delimiter
         classes[0x0A] = CSVStorage.lineFeed
         classes[0x0D] = CSVStorage.carriageReturn
