@@ -87,8 +87,8 @@ public enum BindableCell {
 /// ```
 ///
 /// Uniqueness is tracked with one 64-bit key per distinct value (about 8–16 bytes of memory
-/// per row of each unique column): integers exactly, other values by hash (two different
-/// values collide with probability ~n²/2⁶⁵).
+/// per row of each unique column, see `UniqueSet`): integers, dates and timestamps exactly,
+/// other values by hash (two different values collide with probability ~n²/2⁶⁵).
 /// A value is remembered only when its whole row is valid, so a rejected row never makes a
 /// later row a duplicate. **On resume** the set must be rebuilt before validating the rows
 /// after the checkpoint: either pass the records before the checkpoint through
@@ -192,7 +192,9 @@ public struct RowValidator {
         }
         self.plans = plans
         self.allowed = allowedTables
-        self.seen = plans.map { $0.unique ? UniqueSet(exactIntegers: $0.type == .integer) : nil }
+        self.seen = plans.map { plan in
+            plan.unique ? UniqueSet(isExact: plan.type == .integer || plan.type == .date || plan.type == .timestamp) : nil
+        }
         self.uniqueColumns = plans.indices.filter { plans[$0].unique }
         self.buffers = Buffers(columns: plans.count)
     }
@@ -225,21 +227,15 @@ public struct RowValidator {
             }
         }
         guard !uniqueColumns.isEmpty else { return }
-        for c in uniqueColumns where slots[c].kind != .null && seen[c]?.contains(slots[c].hash, home: home(c)) == true {
+        for c in uniqueColumns where slots[c].kind != .null && seen[c]?.contains(slots[c].hash) == true {
             let field = max(0, plans[c].field)
             throw RowError(
                 code: .duplicate, line: record.line, column: schema.columns[c].name,
                 message: "value already appears in an earlier row", rawValue: rawValue(record, field))
         }
         for c in uniqueColumns where slots[c].kind != .null {
-            seen[c]?.insert(slots[c].hash, home: home(c))
+            seen[c]?.insert(slots[c].hash)
         }
-    }
-
-    /// Where column `c`'s uniqueness key starts probing (see `UniqueSet`).
-    @inline(__always)
-    func home(_ c: Int) -> UInt64 {
-        plans[c].type == .integer ? UniqueSet.home(ofInteger: slots[c].hash) : slots[c].hash
     }
 
     /// Remembers a value of unique column `column` (a schema column name) as already
@@ -255,7 +251,7 @@ public struct RowValidator {
         let failure = checkCell(c, value, isASCII: false)
         plans[c] = saved
         guard failure == nil, slots[c].kind != .null else { return false }
-        seen[c]?.insert(slots[c].hash, home: home(c))
+        seen[c]?.insert(slots[c].hash)
         return true
     }
 
@@ -320,19 +316,20 @@ public struct RowValidator {
             slots[c].bits = value ? 1 : 0
             if plan.unique { slots[c].hash = CellParser.hash(value ? 1 : 0, tag: plan.tag) }
         case .date:
-            guard CellParser.date(bytes) != nil, let base = raw.baseAddress, let start = bytes.baseAddress else {
+            guard let (year, month, day) = CellParser.date(bytes), let base = raw.baseAddress, let start = bytes.baseAddress else {
                 return Failure(code: .invalidDate, message: "not a calendar date YYYY-MM-DD")
             }
             let lower = start - base
+            // Dates are their own exact key: days since 1970.
             slots[c] = Slot(kind: .fieldText, bits: 0, lower: lower, upper: lower + bytes.count,
-                            hash: plan.unique ? CellParser.hash(bytes, tag: plan.tag) : 0)
+                            hash: plan.unique ? UInt64(bitPattern: Int64(CellParser.daysFromCivil(year, month, day))) : UInt64(0))
         case .timestamp:
             guard let (seconds, micros) = CellParser.timestamp(bytes) else {
                 return Failure(code: .invalidTimestamp, message: "not an RFC 3339 timestamp")
             }
             CellParser.formatTimestamp(seconds: seconds, micros: micros, into: scratch + c * 32)
             slots[c] = Slot(kind: .scratchText, bits: 0, lower: c * 32, upper: c * 32 + 27,
-                            hash: plan.unique ? CellParser.hash(UInt64(bitPattern: seconds) &* 1_000_003 ^ UInt64(micros), tag: plan.tag) : 0)
+                            hash: plan.unique ? UInt64(bitPattern: seconds &* 1_000_000 &+ Int64(micros)) : UInt64(0))
         case .text:
             break
         }

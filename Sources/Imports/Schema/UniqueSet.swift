@@ -1,23 +1,29 @@
-/// A set of 64-bit keys for `unique` columns: open addressing in one flat table, so a million
-/// values cost 16 MiB at most and no per-value allocation.
+/// The set of values already seen in one `unique` column.
 ///
-/// Each key comes with a `home` that picks its first slot. For hashed values the home is the
-/// hash itself (already well mixed, see `CellParser.hash`). Integer columns store the exact
-/// value and use `UniqueSet.home(ofInteger:)`, which keeps runs of 16 consecutive integers in
-/// two cache lines: ids usually ascend, and probing a random slot per row would miss the
-/// cache on every row once the table outgrows it.
+/// Two kinds of keys:
+/// - **Exact** keys (integers, dates as days, timestamps as microseconds) are kept as the
+///   value itself, so there are no false duplicates. Values that arrive in ascending order,
+///   as ids and times usually do, go to a sorted list: checking one costs a comparison with
+///   the last, with no random memory access. Others go to the hash table below, placed by
+///   `home(ofExact:)`, which keeps 16 consecutive values in two cache lines.
+/// - **Hashed** keys (text, reals, booleans) are 64-bit hashes from `CellParser.hash`,
+///   already well mixed, so they index the table directly.
+///
+/// The table is open addressing in one flat allocation: 8 bytes per slot, at most 3/4 full,
+/// so a million values cost 16 MiB at most (8 MiB in the sorted list when they ascend) and
+/// no allocation per value.
 final class UniqueSet {
+    /// Whether keys are exact signed integers (see above) or hashes.
+    let isExact: Bool
     @exclusivity(unchecked) private var table: UnsafeMutablePointer<UInt64>
     @exclusivity(unchecked) private var mask: Int
-    @exclusivity(unchecked) private(set) var count = 0
-    /// Zero marks an empty slot, so the value 0 is kept apart.
+    @exclusivity(unchecked) private var tableCount = 0
+    /// Zero marks an empty slot, so the key 0 is kept apart.
     @exclusivity(unchecked) private var hasZero = false
+    @exclusivity(unchecked) private var ascending: ContiguousArray<Int64> = []
 
-    /// Whether keys are exact integers (homes from `home(ofInteger:)`) or hashes.
-    let exactIntegers: Bool
-
-    init(exactIntegers: Bool) {
-        self.exactIntegers = exactIntegers
+    init(isExact: Bool) {
+        self.isExact = isExact
         mask = 1023
         table = .allocate(capacity: 1024)
         table.initialize(repeating: 0, count: 1024)
@@ -25,48 +31,75 @@ final class UniqueSet {
 
     deinit { table.deallocate() }
 
-    /// The home slot for an exact integer key: blocks of 16 consecutive values, each block
-    /// placed by a mixed hash so that strided patterns do not pile up.
+    /// How many distinct keys the set holds.
+    var count: Int { ascending.count + tableCount + (hasZero ? 1 : 0) }
+
+    /// The first slot for an exact key: blocks of 16 consecutive values, each block placed
+    /// by a mixed hash so that strided values do not pile up.
     @inline(__always)
-    static func home(ofInteger value: UInt64) -> UInt64 {
-        CellParser.hash(value >> 4, tag: 0x5EED) << 4 | (value & 15)
+    static func home(ofExact key: UInt64) -> UInt64 {
+        CellParser.hash(key >> 4, tag: 0x5EED) << 4 | (key & 15)
     }
 
-    func contains(_ hash: UInt64, home: UInt64) -> Bool {
-        if hash == 0 { return hasZero }
-        var i = Int(truncatingIfNeeded: home) & mask
+    @inline(__always)
+    private func home(_ key: UInt64) -> Int {
+        Int(truncatingIfNeeded: isExact ? UniqueSet.home(ofExact: key) : key) & mask
+    }
+
+    func contains(_ key: UInt64) -> Bool {
+        if isExact, let last = ascending.last {
+            let value = Int64(bitPattern: key)
+            if value > last { return tableCount > 0 && tableContains(key) }
+            if value == last || sortedContains(value) { return true }
+        }
+        if key == 0 { return hasZero }
+        return tableCount > 0 && tableContains(key)
+    }
+
+    /// Adds `key`; returns false if it was already there.
+    @discardableResult
+    func insert(_ key: UInt64) -> Bool {
+        if contains(key) { return false }
+        if isExact {
+            let value = Int64(bitPattern: key)
+            if ascending.last.map({ value > $0 }) ?? (tableCount == 0 && !hasZero) {
+                ascending.append(value)
+                return true
+            }
+        }
+        if key == 0 {
+            hasZero = true
+            return true
+        }
+        if (tableCount + 1) * 4 > (mask + 1) * 3 { grow() }
+        var i = home(key)
+        while table[i] != 0 { i = (i + 1) & mask }
+        table[i] = key
+        tableCount += 1
+        return true
+    }
+
+    private func sortedContains(_ value: Int64) -> Bool {
+        var low = 0
+        var high = ascending.count
+        while low < high {
+            let mid = (low + high) / 2
+            if ascending[mid] < value { low = mid + 1 } else { high = mid }
+        }
+        return low < ascending.count && ascending[low] == value
+    }
+
+    private func tableContains(_ key: UInt64) -> Bool {
+        var i = home(key)
         while true {
             let slot = table[i]
-            if slot == hash { return true }
+            if slot == key { return true }
             if slot == 0 { return false }
             i = (i + 1) & mask
         }
     }
 
-    /// Adds `hash`; returns false if it was already there.
-    @discardableResult
-    func insert(_ hash: UInt64, home: UInt64) -> Bool {
-        if hash == 0 {
-            defer { hasZero = true }
-            if !hasZero { count += 1 }
-            return !hasZero
-        }
-        if (count + 1) * 4 > (mask + 1) * 3 { grow() }
-        var i = Int(truncatingIfNeeded: home) & mask
-        while true {
-            let slot = table[i]
-            if slot == hash { return false }
-            if slot == 0 {
-                table[i] = hash
-                count += 1
-                return true
-            }
-            i = (i + 1) & mask
-        }
-    }
-
-    /// Rehashes into twice the slots. Homes are recomputed from the keys, so the table needs
-    /// to know how they were made.
+    /// Rehashes into twice the slots.
     private func grow() {
         let oldTable = table
         let oldCapacity = mask + 1
@@ -75,8 +108,7 @@ final class UniqueSet {
         table.initialize(repeating: 0, count: capacity)
         mask = capacity - 1
         for k in 0..<oldCapacity where oldTable[k] != 0 {
-            let key = oldTable[k]
-            var i = Int(truncatingIfNeeded: exactIntegers ? UniqueSet.home(ofInteger: key) : key) & mask
+            var i = home(oldTable[k])
             while table[i] != 0 { i = (i + 1) & mask }
             table[i] = oldTable[k]
         }
