@@ -49,7 +49,9 @@ final class UniqueSet {
     func contains(_ key: UInt64) -> Bool {
         if isExact, let last = ascending.last {
             let value = Int64(bitPattern: key)
-            if value > last { return tableCount > 0 && tableContains(key) }
+            // Every key in the table was at most the last ascending one when it came, so a
+            // larger key can only be new. Zero is never in the table (it marks empty slots).
+            if value > last { return key != 0 && tableCount > 0 && tableContains(key) }
             if value == last || sortedContains(value) { return true }
         }
         if key == 0 { return hasZero }
@@ -89,6 +91,7 @@ final class UniqueSet {
         return low < ascending.count && ascending[low] == value
     }
 
+    /// Whether a non-zero key is in the table.
     private func tableContains(_ key: UInt64) -> Bool {
         var i = home(key)
         while true {
