@@ -288,6 +288,14 @@ public final class ImportService: @unchecked Sendable {
         return try body()
     }
 
+    /// Queues a job unless it is queued or running here already; false when it is.
+    func enqueueIfIdle(_ id: String) -> Bool {
+        let busy = withLock { controls[id] != nil || shuttingDown }
+        if busy { return false }
+        enqueue(id)
+        return true
+    }
+
     private func enqueue(_ id: String) {
         withLock {
             if shuttingDown { return }

@@ -1,4 +1,5 @@
 import Dispatch
+import Glibc
 import Imports
 import Progress
 import RedisHub
@@ -30,6 +31,13 @@ public struct APIConfiguration: Sendable {
     public var redisURL: String?
     /// This node's name in import leases (`--node-id`); nil: kept in the data directory.
     public var nodeID: String?
+    /// Where uploads are spooled (`--spool`); nil: `uploads` in the data directory. Several
+    /// nodes share one directory so that any of them can take over another's import.
+    public var spoolDirectory: String?
+    /// Seconds between looks for imports whose node died (with a PostgreSQL `sink`).
+    public var takeoverInterval = 2.0
+    /// How long an import's lease outlives its node's last commit (`--lease`); nil: 15 s.
+    public var leaseSeconds: Int?
 
     /// The defaults.
     public init() {}
@@ -46,6 +54,8 @@ public final class APIContext: Sendable {
     public let redis: RedisProgressHub?
     /// The loop the Redis connections run on.
     let redisLoops: EventLoopGroup?
+    /// Adopts imports of dead nodes (with a PostgreSQL sink).
+    let takeover: TakeoverWatcher?
     /// Transport-independent job logic.
     public let jobs: JobsAPI
     /// Metrics shown at `/metrics`.
@@ -83,6 +93,10 @@ public final class APIContext: Sendable {
         var importConfiguration = ImportConfiguration()
         importConfiguration.sink = configuration.sink
         if let nodeID = configuration.nodeID { importConfiguration.nodeID = nodeID }
+        if let lease = configuration.leaseSeconds { importConfiguration.leaseSeconds = lease }
+        if let sink = configuration.sink, sink != "sqlite", !sink.hasPrefix("postgres://"), !sink.hasPrefix("postgresql://") {
+            throw TallyStartError(code: "server.bad_sink", message: "--sink must be 'sqlite' or a postgres:// URL")
+        }
         let imports: ImportService
         do {
             imports = try ImportService(dataDirectory: dataDirectory, configuration: importConfiguration)
@@ -90,7 +104,13 @@ public final class APIContext: Sendable {
             throw TallyStartError(code: "server.import_engine", message: String(describing: error))
         }
         redisLoops?.start()
-        return APIContext(imports: imports, configuration: configuration, spoolDirectory: dataDirectory + "/uploads",
+        var spool = configuration.spoolDirectory ?? dataDirectory + "/uploads"
+        // Stored with each job and read by whichever node runs it: never relative.
+        if !spool.hasPrefix("/"), let cwd = getcwd(nil, 0) {
+            spool = String(cString: cwd) + "/" + spool
+            free(cwd)
+        }
+        return APIContext(imports: imports, configuration: configuration, spoolDirectory: spool,
                           webSocketEncoder: JobSocket.encoder, redisLoops: redisLoops)
     }
 
@@ -114,6 +134,13 @@ public final class APIContext: Sendable {
         } else {
             redis = nil
         }
+        if let sink = imports.configuration.sink, sink.hasPrefix("postgres") {
+            takeover = TakeoverWatcher(imports: imports, hub: hub, interval: configuration.takeoverInterval,
+                                       logger: .standardError(level: .info))
+        } else {
+            takeover = nil
+        }
+        takeover?.start()
         guard let sseFormat = hub.format(named: "sse"), let webSocketFormat = hub.format(named: webSocketEncoder.name) else {
             preconditionFailure("the hub was created with both encoders")
         }
@@ -137,6 +164,7 @@ public final class APIContext: Sendable {
 extension APIContext {
     /// Stops the Redis connections and their loop (at shutdown).
     func stopRedis() {
+        takeover?.stop()
         redis?.stop()
         redisLoops?.shutdown(graceMilliseconds: 0)
         redisLoops?.join()

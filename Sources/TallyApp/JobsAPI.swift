@@ -50,7 +50,11 @@ public struct JobsAPI: Sendable {
         if let live = imports.tracker.latest(id) { return .success(.json(live.json)) }
         if let event = hub.latest(job: id), event.isTerminal { return .success(.json(event.snapshot)) }
         return Self.run { () throws -> APIResponse in
-            guard let snapshot = try imports.job(id) else { throw APIError.jobNotFound(id) }
+            guard let snapshot = try imports.job(id) else {
+                // Another node's job, known here through the Redis hub only.
+                if let event = hub.latest(job: id) { return .json(event.snapshot) }
+                throw APIError.jobNotFound(id)
+            }
             return .json(snapshot.json)
         }
     }

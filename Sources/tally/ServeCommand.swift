@@ -33,6 +33,10 @@ scale-out (README, "Running several nodes"):
   --redis URL              share progress with other nodes through Redis (redis://HOST:PORT/DB;
                            needs libhiredis0.14)
   --node-id NAME           this node's name in import leases (default: kept in the data dir)
+  --lease S                seconds an import's lease outlives its node's last commit before
+                           another node takes the import over (default 15)
+  --spool DIR              where uploads are kept (default DATA/uploads); give every node the
+                           same shared directory so that one can finish another's imports
 
 security (docs/SECURITY.md):
 \(SecurityConfiguration.usage)
@@ -108,6 +112,15 @@ func runServe(_ allArguments: [String]) -> Int32 {
         case "--redis":
             guard let text = value(argument) else { return 64 }
             configuration.api.redisURL = text
+        case "--lease":
+            guard let text = value(argument), let seconds = Int(text), (1...3600).contains(seconds) else {
+                printError("tally serve: --lease needs a number of seconds from 1 to 3600\n")
+                return 64
+            }
+            configuration.api.leaseSeconds = seconds
+        case "--spool":
+            guard let text = value(argument), !text.isEmpty else { return 64 }
+            configuration.api.spoolDirectory = text
         case "--node-id":
             guard let text = value(argument), !text.isEmpty else { return 64 }
             configuration.api.nodeID = text
