@@ -189,7 +189,7 @@ async def watcher(args, job, token, latencies, done):
             break
         event = json.loads(payload)
         if event.get("updatedAt") and event.get("type") != "snapshot":
-            latencies.append(received - parse_time_ms(event["updatedAt"]))
+            latencies.append([received - parse_time_ms(event["updatedAt"]), event.get("seq"), event.get("type"), event.get("processed")])
         last = event
         if event.get("state") in ("completed", "failed", "cancelled"):
             break
@@ -197,37 +197,57 @@ async def watcher(args, job, token, latencies, done):
     done.set_result(last)
 
 
+async def watch_in_child(args, job, token):
+    """Runs the watcher in its own process, so the attackers' work in this one does not
+    delay its reads: the latency measured is the server's."""
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, os.path.abspath(__file__), "--watch", job, "--token", token, "--port", str(args.port),
+        "--pid", str(args.pid), "--csv", args.csv, "--rows", str(args.rows), "--api-key", args.api_key,
+        "--secret", args.secret, stdout=asyncio.subprocess.PIPE)
+    output, _ = await child.communicate()
+    return json.loads(output)
+
+
+async def watch_only(args):
+    latencies, done = [], asyncio.get_running_loop().create_future()
+    await watcher(args, args.watch, args.token, latencies, done)
+    print(json.dumps({"latencies": latencies, "last": done.result()}), flush=True)
+
+
 async def slowloris(args, count, report, stop):
     """Connections that send a header byte every 2 s and never finish the request."""
-    writers, refused, closed_by_server = [], 0, 0
+    pairs, refused = [], 0
     for _ in range(count):
         try:
-            _, writer = await asyncio.open_connection(args.host, args.port, local_addr=("127.0.0.3", 0))
+            reader, writer = await asyncio.open_connection(args.host, args.port, local_addr=("127.0.0.3", 0))
             writer.write(b"GET /api/jobs HTTP/1.1\r\nHost: x\r\nX-Slow: ")
-            writers.append(writer)
+            pairs.append((reader, writer))
         except OSError:
             refused += 1
     start = time.time()
     while not stop.is_set() and time.time() - start < args.slowloris_seconds:
         await asyncio.sleep(2)
-        for writer in writers:
-            if writer.is_closing():
-                continue
-            try:
-                writer.write(b"a")
-                await writer.drain()
-            except (ConnectionError, OSError):
-                closed_by_server += 1
-                writer.close()
-    for writer in writers:
-        if writer.transport.is_closing() or writer.transport.get_extra_info("socket") is None:
-            continue
-        # Still open after the header timeout would be a failure; probe with a read.
-    open_left = sum(1 for w in writers if not w.is_closing())
-    for writer in writers:
+        for _, writer in pairs:
+            if not writer.is_closing():
+                try:
+                    writer.write(b"a")
+                except (ConnectionError, OSError, RuntimeError):
+                    pass
+
+    async def outcome(reader):
+        try:
+            data = await asyncio.wait_for(reader.read(-1), 2)
+            return "408" if data.startswith(b"HTTP/1.1 408") else ("503" if data.startswith(b"HTTP/1.1 503") else "closed")
+        except asyncio.TimeoutError:
+            return "open"
+        except (ConnectionError, OSError):
+            return "reset"
+    outcomes = await asyncio.gather(*(outcome(reader) for reader, _ in pairs))
+    for _, writer in pairs:
         writer.close()
-    report.note(f"      slowloris: {count} opened ({refused} refused at connect), {closed_by_server} dropped by the server, {open_left} still open after {args.slowloris_seconds}s")
-    return open_left
+    summary = {name: outcomes.count(name) for name in sorted(set(outcomes))}
+    report.note(f"      slowloris: {count} opened ({refused} refused at connect); after {args.slowloris_seconds}s: {summary}")
+    return outcomes.count("open")
 
 
 async def non_readers(args, job, token, count, report):
@@ -343,7 +363,11 @@ async def main():
     parser.add_argument("--flood", type=int, default=5000)
     parser.add_argument("--max-rss-mib", type=int, default=512)
     parser.add_argument("--p99-ms", type=float, default=50.0)
+    parser.add_argument("--watch", help=argparse.SUPPRESS)
+    parser.add_argument("--token", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.watch:
+        return await watch_only(args)
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 65536), hard))
 
@@ -361,8 +385,8 @@ async def main():
     job = await upload(args.host, args.port, args.csv, args.api_key, "127.0.0.2")
     token = mint(args.secret.encode(), job)
     report.note(f"      import {job} started ({args.rows} rows)")
-    latencies, done = [], asyncio.get_running_loop().create_future()
-    watch = asyncio.create_task(watcher(args, job, token, latencies, done))
+    watch = asyncio.create_task(watch_in_child(args, job, token))
+    await asyncio.sleep(0.5)
 
     slow = asyncio.create_task(slowloris(args, args.slowloris, report, stop))
     readers = await non_readers(args, job, token, args.non_readers, report)
@@ -370,8 +394,11 @@ async def main():
     open_left = await slow
     report.check(open_left == 0, f"slowloris connections all closed by the server ({open_left} left)")
 
-    last = await asyncio.wait_for(done, 600)
-    await watch
+    watched = await asyncio.wait_for(watch, 600)
+    samples, last = watched["latencies"], watched["last"]
+    worst = sorted(samples, reverse=True)[:3]
+    report.note("      slowest events (ms, seq, type, processed): " + "; ".join(f"{w[0]:.0f}, {w[1]}, {w[2]}, {w[3]}" for w in worst))
+    latencies = [sample[0] for sample in samples]
     stop.set()
     await sampler
     for sock in readers:
