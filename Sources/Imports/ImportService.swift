@@ -463,9 +463,11 @@ public final class ImportService: @unchecked Sendable {
     /// Moves a job to a terminal state with the counts of its last committed checkpoint, in one
     /// transaction, and publishes it. Called with the write lock held.
     private func finish(_ id: String, state: JobState, error: JobError?, message: String, in c: Connection) throws -> JobSnapshot? {
+        var sink: String?
         let finished = try c.transaction { c -> JobSnapshot? in
             guard var s = try store.job(id, in: c), !s.state.isTerminal else { return nil }
             if s.kind == .import, let record = try store.importRecord(id, in: c) {
+                sink = record.options.sink
                 s.processed = record.checkpoint.processed
                 s.succeeded = record.checkpoint.succeeded
                 s.failed = record.checkpoint.failed
@@ -483,6 +485,15 @@ public final class ImportService: @unchecked Sendable {
             return s
         }
         if let finished { tracker.publish(JobEvent(type: .state, snapshot: finished)) }
+        // A shared sink must hear of it too, or another node would take the job over once its
+        // lease expires and run it again.
+        if finished != nil, case .postgres(let url)? = try? SinkKind(sink) {
+            do {
+                try PostgresSink.markFinished(url: url, job: id, state: state)
+            } catch {
+                logger.with("job", id).error("import.sink_finish_failed", [("error", "\(error)")])
+            }
+        }
         return finished
     }
 }

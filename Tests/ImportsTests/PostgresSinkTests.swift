@@ -140,6 +140,27 @@ struct PostgresSinkTests {
         #expect(Set(errors.map(\.line)).count == 300)
     }
 
+    /// A cancelled import is marked in PostgreSQL, so no other node takes it over.
+    @Test func aCancelledImportIsNotLeftForTakeover() throws {
+        let dir = ImportTempDirectory()
+        let table = PostgresTestServer.uniqueTable("cancelled")
+        let file = dir.write("c.csv", numberedCSV(rows: 200_000))
+        let service = try makeService(dir) {
+            $0.readSize = 4096
+            $0.sink = url
+        }
+        let job = try service.submit(path: file, options: ImportOptions(table: table, batchSize: 500))
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline, (try service.job(job.id))?.processed ?? 0 < 1000 { usleep(10_000) }
+        try service.cancel(job.id)
+        service.waitUntilIdle()
+        #expect(try PostgresTestServer.value("SELECT state || ' ' || (owner IS NULL)::text FROM tally_import_checkpoints WHERE job_id = $1",
+                                             [job.id]) == "cancelled true")
+        try PostgresTestServer.connect().query(
+            "UPDATE tally_import_checkpoints SET lease_until = now() - interval '1 second' WHERE job_id = $1", [job.id])
+        #expect(try service.orphanedImports().allSatisfy { $0.job != job.id })
+    }
+
     /// Another live node holds the lease: this node leaves the job alone; once the lease
     /// expires it takes the job and finishes it.
     @Test func aLeaseHeldElsewhereIsRespectedUntilItExpires() throws {

@@ -178,6 +178,20 @@ final class PostgresSink: ImportSink {
         encoder.removeAll()
     }
 
+    /// Records that a job ended outside its run (cancelled, timed out, stalled), and frees its
+    /// lease: no node takes a finished job over.
+    static func markFinished(url: String, job: String, state: JobState) throws {
+        let c = try PostgresConnection(url: url, connectTimeout: 3)
+        do throws(PostgresError) {
+            try c.query("UPDATE \(checkpointTable) SET state = $2, owner = NULL, updated_at = now() WHERE job_id = $1",
+                        [job, state.rawValue])
+        } catch {
+            // No import of this database ever started: nothing to mark.
+            if error.sqlState == "42P01" { return }
+            throw error
+        }
+    }
+
     // MARK: Internals
 
     private func connect() throws -> PostgresConnection {
