@@ -14,7 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 source scripts/lib/services.sh
 # Outside CI a machine without Redis or hiredis skips this test (`.ci/run` installs both).
-if ! command -v redis-server >/dev/null || ! ldconfig -p | grep -q 'libhiredis.so.0.14'; then
+if ! command -v redis-server >/dev/null || ! ldconfig -p | grep 'libhiredis.so.0.14' >/dev/null; then
     [ -n "${CI:-}" ] && { echo "scaleout: FAILED: redis-server or libhiredis0.14 missing"; exit 1; }
     echo "scaleout: skipped (needs redis-server and libhiredis0.14: apt-get install redis-server libhiredis-dev)"
     exit 0
