@@ -318,11 +318,12 @@ extension Router {
 
 extension WebSocketOptions {
     /// The echo endpoint's options: 64 MiB messages (Autobahn's 9.x cases send 16 MiB ones),
-    /// compression context kept wherever the client allows, no keepalive pings.
+    /// compression context kept wherever the client allows and every message compressed once
+    /// negotiated, no keepalive pings.
     public static var echo: WebSocketOptions {
         var options = WebSocketOptions()
         options.handshake.deflate = .contextTakeover
-        options.connection.deflate = .contextTakeover
+        options.connection.deflate = .echo
         options.connection.limits = WebSocketLimits(maxFrameSize: 64 << 20, maxMessageSize: 64 << 20)
         options.connection.pingInterval = nil
         return options

@@ -19,6 +19,10 @@ public struct DeflateOptions: Sendable, Equatable {
     /// Messages shorter than this are sent uncompressed (RSV1 clear), which RFC 7692 §6 allows
     /// per message; tiny messages only grow when deflated.
     public var minimumCompressedSize: Int
+    /// Compress every message, even short ones and ones that do not shrink. Some clients
+    /// mishandle plain messages on a compressed connection (Autobahn's kosoku runner hands
+    /// them to its checks as strings), so the conformance echo endpoint turns this on.
+    public var compressesEveryMessage = false
 
     /// The defaults favour memory: no server context between messages, the client's choice for
     /// its own context, full window.
@@ -38,6 +42,12 @@ public struct DeflateOptions: Sendable, Equatable {
     /// Honours whatever the client asks and keeps context where it allows: best ratio, most
     /// memory (used by the conformance echo endpoint).
     public static let contextTakeover = DeflateOptions(serverNoContextTakeover: false, clientNoContextTakeover: false)
+    /// `contextTakeover`, compressing every message (the conformance echo endpoint).
+    public static let echo: DeflateOptions = {
+        var options = DeflateOptions.contextTakeover
+        options.compressesEveryMessage = true
+        return options
+    }()
     /// permessage-deflate is refused.
     public static let disabled = DeflateOptions(isEnabled: false)
 }

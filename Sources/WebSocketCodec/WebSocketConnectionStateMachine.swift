@@ -305,7 +305,8 @@ public struct WebSocketConnectionStateMachine {
 
     /// The compressed body of a message, or nil when it goes out plain.
     private mutating func compress(_ payload: UnsafeRawBufferPointer) -> [UInt8]? {
-        if let deflate, payload.count >= configuration.deflate.minimumCompressedSize {
+        let always = configuration.deflate.compressesEveryMessage
+        if let deflate, always || payload.count >= configuration.deflate.minimumCompressedSize {
             let keepContext = !deflate.serverNoContextTakeover
             let deflater = self.deflater ?? Deflater(
                 windowBits: deflate.serverMaxWindowBits, memoryLevel: configuration.deflate.memoryLevel,
@@ -315,7 +316,7 @@ public struct WebSocketConnectionStateMachine {
             body.reserveCapacity(payload.count / 2 + 64)
             do {
                 try deflater.compress(payload, appendingTo: &body, keepContext: keepContext)
-                if body.count < payload.count { return body }
+                if always || body.count < payload.count { return body }
                 // Not worth it: send it plain, and forget it so the peer's window and ours agree.
                 deflater.reset()
             } catch {

@@ -136,6 +136,14 @@ final class WebSocketTestClient {
     }
 }
 
+extension WebSocketFrame {
+    func with(rsv1: Bool) -> WebSocketFrame {
+        var frame = self
+        frame.rsv1 = rsv1
+        return frame
+    }
+}
+
 func closePayload(_ code: UInt16) -> [UInt8] { [UInt8(code >> 8), UInt8(code & 0xFF)] }
 
 func webSocketRouter(small: Bool = true) -> Router {
@@ -283,8 +291,10 @@ struct WebSocketTests {
             let client = try WebSocketTestClient(port: port, extraHeaders: ["Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits"])
             #expect(client.header("sec-websocket-extensions") == "permessage-deflate")
             // RFC 7692 §7.2.3.1 "Hello", masked by the client.
+            // The echo endpoint compresses every message, and with a fresh window "Hello" comes back
+            // exactly as the RFC shows it.
             client.sendFrame(.text, [0xF2, 0x48, 0xCD, 0xC9, 0xC9, 0x07, 0x00], rsv1: true)
-            #expect(client.readFrame() == WebSocketFrame(opcode: .text, payload: Array("Hello".utf8)))
+            #expect(client.readFrame() == WebSocketFrame(opcode: .text, payload: [0xF2, 0x48, 0xCD, 0xC9, 0xC9, 0x07, 0x00]).with(rsv1: true))
             // A long message comes back compressed and inflates to the original.
             let text = String(repeating: "compress me ", count: 200)
             client.sendText(text)

@@ -193,6 +193,15 @@ struct WebSocketConnectionStateMachineTests {
         #expect(Harness.serverFrames(short) == [WebSocketFrame(opcode: .text, payload: Array("hi".utf8))])
     }
 
+    @Test func compressesEveryMessageWhenAsked() throws {
+        var harness = Harness(configuration: WebSocketConfiguration(deflate: .echo), deflate: DeflateParameters())
+        let encoded = harness.machine.encode(text: "hi")
+        let bytes = try #require(encoded)
+        let frame = try #require(Harness.serverFrames(bytes).first)
+        #expect(frame.rsv1)
+        #expect(try DeflateTests.inflate([frame.payload]) == Array("hi".utf8))
+    }
+
     @Test func compressedBombFailsWith1009() throws {
         var harness = Harness(
             configuration: WebSocketConfiguration(limits: WebSocketLimits(maxFrameSize: 1 << 20, maxMessageSize: 1 << 20)),
