@@ -1,4 +1,5 @@
 import Reactor
+import Synchronization
 import WebSocketCodec
 
 /// Everything configurable about a WebSocket route: what the handshake accepts and how each
@@ -83,13 +84,14 @@ public final class WebSocket: ConnectionHandler {
 
     private var machine: WebSocketConnectionStateMachine
     private var onOpen: ((WebSocket) -> Void)?
-    private let logger: Logger
+    private let endpoint: WebSocketEndpoint
     private var reported = false
+    private var logger: Logger { endpoint.logger }
 
-    init(accepted: WebSocketHandshake.Accepted, configuration: WebSocketConfiguration, logger: Logger, onOpen: @escaping (WebSocket) -> Void) {
-        machine = WebSocketConnectionStateMachine(configuration: configuration, deflate: accepted.deflate, now: .now)
+    init(accepted: WebSocketHandshake.Accepted, endpoint: WebSocketEndpoint, onOpen: @escaping (WebSocket) -> Void) {
+        machine = WebSocketConnectionStateMachine(settings: endpoint.settings, deflate: accepted.deflate, now: .now)
         subprotocol = accepted.subprotocol
-        self.logger = logger
+        self.endpoint = endpoint
         self.onOpen = onOpen
     }
 
@@ -99,7 +101,12 @@ public final class WebSocket: ConnectionHandler {
         _ request: HTTPRequest, _ responder: HTTPResponder, options: WebSocketOptions = WebSocketOptions(),
         onOpen: @escaping (WebSocket) -> Void
     ) {
-        let logger = responder.handler.context.logger
+        upgrade(request, responder, endpoint: WebSocketEndpoint(options: options, logger: responder.handler.context.logger), onOpen: onOpen)
+    }
+
+    static func upgrade(_ request: HTTPRequest, _ responder: HTTPResponder, endpoint: WebSocketEndpoint, onOpen: @escaping (WebSocket) -> Void) {
+        let options = endpoint.options
+        let logger = endpoint.logger
         let headers = Array(request.headers)
         let result = WebSocketHandshake.validate(
             method: request.method.rawValue, httpVersion: (request.head.version.major, request.head.version.minor),
@@ -111,7 +118,7 @@ public final class WebSocket: ConnectionHandler {
             response.headers.append(contentsOf: rejection.headers)
             responder.respond(response)
         case .success(let accepted):
-            let webSocket = WebSocket(accepted: accepted, configuration: options.connection, logger: logger, onOpen: onOpen)
+            let webSocket = WebSocket(accepted: accepted, endpoint: endpoint, onOpen: onOpen)
             responder.upgrade(HTTPResponseHead(status: 101, headers: accepted.headers), to: webSocket)
         }
     }
@@ -302,8 +309,11 @@ extension Router {
         _ pattern: String, options: WebSocketOptions = WebSocketOptions(),
         onOpen: @escaping @Sendable (HTTPRequest, WebSocket) -> Void
     ) {
+        // One endpoint object per route: its connections share the options and the logger.
+        let endpoint = WebSocketEndpointCache(options: options)
         get(pattern) { request, responder in
-            WebSocket.upgrade(request, responder, options: options) { webSocket in onOpen(request, webSocket) }
+            let shared = endpoint.endpoint(logger: responder.handler.context.logger)
+            WebSocket.upgrade(request, responder, endpoint: shared) { webSocket in onOpen(request, webSocket) }
         }
     }
 
@@ -312,6 +322,36 @@ extension Router {
     public mutating func webSocketEcho(_ pattern: String = "/ws/echo", options: WebSocketOptions = .echo) {
         webSocket(pattern, options: options) { _, webSocket in
             webSocket.onMessage = { webSocket, message in webSocket.send(message.kind, message.payload) }
+        }
+    }
+}
+
+/// What the connections of one WebSocket route share, held once by reference.
+final class WebSocketEndpoint: Sendable {
+    let options: WebSocketOptions
+    let settings: WebSocketSettings
+    let logger: Logger
+
+    init(options: WebSocketOptions, logger: Logger) {
+        self.options = options
+        self.settings = WebSocketSettings(options.connection)
+        self.logger = logger
+    }
+}
+
+/// Builds a route's endpoint on its first request (the server's logger is known only then).
+final class WebSocketEndpointCache: Sendable {
+    private let options: WebSocketOptions
+    private let cached = Mutex<WebSocketEndpoint?>(nil)
+
+    init(options: WebSocketOptions) { self.options = options }
+
+    func endpoint(logger: Logger) -> WebSocketEndpoint {
+        cached.withLock { current in
+            if let current { return current }
+            let made = WebSocketEndpoint(options: options, logger: logger)
+            current = made
+            return made
         }
     }
 }

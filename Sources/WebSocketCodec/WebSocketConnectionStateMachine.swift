@@ -77,6 +77,15 @@ public struct WebSocketConfiguration: Sendable {
     }
 }
 
+/// A configuration shared by reference among the connections of one endpoint.
+public final class WebSocketSettings: Sendable {
+    public let configuration: WebSocketConfiguration
+
+    public init(_ configuration: WebSocketConfiguration) {
+        self.configuration = configuration
+    }
+}
+
 /// The server side of one WebSocket connection as a value: bytes and clock ticks go in, actions
 /// come out for an I/O shell to perform (RFC 6455 §5-§7, RFC 7692 §6-§7).
 ///
@@ -112,7 +121,9 @@ public struct WebSocketConnectionStateMachine {
     /// The protocol error that failed the connection, if any.
     public private(set) var error: WebSocketError?
 
-    public let configuration: WebSocketConfiguration
+    public var configuration: WebSocketConfiguration { settings.configuration }
+    /// Held by reference: every connection of a route shares one copy (idle memory).
+    private let settings: WebSocketSettings
     /// The negotiated permessage-deflate parameters, nil when not negotiated.
     public let deflate: DeflateParameters?
 
@@ -130,7 +141,13 @@ public struct WebSocketConnectionStateMachine {
     private var closeDeadline: ContinuousClock.Instant?
 
     public init(configuration: WebSocketConfiguration = WebSocketConfiguration(), deflate: DeflateParameters? = nil, now: ContinuousClock.Instant) {
-        self.configuration = configuration
+        self.init(settings: WebSocketSettings(configuration), deflate: deflate, now: now)
+    }
+
+    /// Creates a connection whose configuration is shared with others through `settings`.
+    public init(settings: WebSocketSettings, deflate: DeflateParameters? = nil, now: ContinuousClock.Instant) {
+        self.settings = settings
+        let configuration = settings.configuration
         self.deflate = deflate
         self.decoder = FrameDecoder(role: .server, limits: configuration.limits, allowsCompression: deflate != nil)
         self.lastHeard = now
