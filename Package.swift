@@ -21,24 +21,24 @@ let package = Package(
         .target(name: "CHiredis"),
 
         // Pure codecs: bytes in, values out.
-        .target(name: "HTTP1Codec"),
-        .target(name: "WebSocketCodec", dependencies: ["CZlib", "COpenSSL"]),
-        .target(name: "CSVCodec"),
+        .target(name: "HTTP1Codec", exclude: ["README.md"]),
+        .target(name: "WebSocketCodec", dependencies: ["CZlib", "COpenSSL"], exclude: ["README.md"]),
+        .target(name: "CSVCodec", exclude: ["README.md"]),
 
         // I/O and storage.
-        .target(name: "Reactor", dependencies: ["CSystem"]),
-        .target(name: "HTTPServer", dependencies: ["Reactor", "HTTP1Codec", "WebSocketCodec", "CZlib", "COpenSSL", "Auth"]),
-        .target(name: "Storage", dependencies: ["CSQLite"]),
+        .target(name: "Reactor", dependencies: ["CSystem"], exclude: ["README.md"]),
+        .target(name: "HTTPServer", dependencies: ["Reactor", "HTTP1Codec", "WebSocketCodec", "CZlib", "COpenSSL", "Auth"], exclude: ["README.md"]),
+        .target(name: "Storage", dependencies: ["CSQLite"], exclude: ["README.md"]),
         .target(name: "Postgres", dependencies: ["CLibPQ"], exclude: ["README.md"]),
         .target(name: "Auth", dependencies: ["COpenSSL"], exclude: ["README.md"]),
 
         // Domain.
-        .target(name: "Progress"),
-        .target(name: "Imports", dependencies: ["CSVCodec", "Storage", "Postgres", "Progress"]),
+        .target(name: "Progress", exclude: ["README.md"]),
+        .target(name: "Imports", dependencies: ["CSVCodec", "Storage", "Postgres", "Progress"], exclude: ["README.md"]),
         .target(name: "RedisHub", dependencies: ["Progress", "Reactor", "CHiredis"], exclude: ["README.md"]),
 
         // Wiring and the executable.
-        .target(name: "TallyApp", dependencies: ["HTTPServer", "Imports", "Progress", "RedisHub", "Storage", "Auth"]),
+        .target(name: "TallyApp", dependencies: ["HTTPServer", "Imports", "Progress", "RedisHub", "Storage", "Auth"], exclude: ["README.md"]),
         .executableTarget(name: "tally", dependencies: ["TallyApp", "Auth"]),
 
         .testTarget(name: "HTTP1CodecTests", dependencies: ["HTTP1Codec"]),
