@@ -16,9 +16,17 @@ public enum CSVStep {
 /// ```swift
 /// var reader = CSVReader()
 /// reader.feed(chunk)                  // any split of the file, even byte by byte
-/// while case let step = try reader.next(), step != .needMoreData { ... }
-/// reader.finish()                     // at end of input, then drain `next()` until `.end`
+/// loop: while true {
+///     switch try reader.next() {      // a row error is thrown, then reading goes on
+///     case .header(let names): …
+///     case .record(let record): …     // bind its fields before the next call
+///     case .needMoreData: break loop  // feed the next chunk, or finish() at end of input
+///     case .end: break loop
+///     }
+/// }
 /// ```
+///
+/// See Sources/CSVCodec/README.md for the whole loop with errors and resume.
 ///
 /// Accepted: quoted fields with doubled quotes and embedded CR/LF; CRLF, LF and lone CR line
 /// ends; a UTF-8 byte order mark at the start of the file; a missing line end after the last
