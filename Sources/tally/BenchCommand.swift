@@ -5,6 +5,7 @@ import Glibc
 
 private let benchUsage = """
     usage: tally bench import [--rows N] [--runs R] [--dir DIR]
+           tally bench fanout-server --port P ...   (the server side of Benchmarks/fanout.sh)
 
     Generates an N-row (default 1,000,000), 8-column CSV file and reports, in one run:
     Tally's import rate with progress tracking on and off, the sqlite3 shell's `.import` of the
@@ -28,6 +29,7 @@ private let benchSQLTable = """
 
 /// `tally bench import`: the import benchmark recorded in docs/BENCHMARKS.md.
 func runBench(_ arguments: [String]) -> Int32 {
+    if arguments.first == "fanout-server" { return runFanoutServer(Array(arguments.dropFirst())) }
     guard arguments.first == "import" else {
         printError(benchUsage)
         return arguments.first.map { $0 == "--help" || $0 == "-h" } == true ? 0 : 64

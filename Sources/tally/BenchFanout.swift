@@ -1,0 +1,136 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+import TallyApp
+
+private let fanoutUsage = """
+    usage: tally bench fanout-server --port P [--rate R] [--duration D] [--expect-conns N]
+                                     [--start-delay S] [--max-wait S] [--loops N]
+
+    The server side of Benchmarks/fanout.sh: serves the full application on 127.0.0.1:P
+    (no auth, no connection caps, throwaway data directory), creates one external job and,
+    once N subscribers follow it (or after --max-wait seconds), publishes R progress updates
+    per second for D seconds through the same path as `POST /api/jobs/{id}/progress`
+    (store write, tracker, hub, encoded once, WebSocket fan-out). Each update carries
+    `"data":{"ts_ns":…}` (CLOCK_REALTIME at publish) so the load generator measures latency.
+    Prints `{"peer":"tally","listening":P,"path":"/ws/jobs/ID"}` on stderr when ready and a
+    summary line with "events" when done; exits on SIGTERM or SIGINT. --rate 0 never publishes
+    (idle-memory runs).
+
+    """
+
+/// `tally bench fanout-server`: see `fanoutUsage`.
+func runFanoutServer(_ arguments: [String]) -> Int32 {
+    var port = 0, rate = 100.0, duration = 10.0, expectConnections = 0, startDelay = 0.0, maxWait = 60.0
+    var loops: Int?
+    var iterator = arguments.makeIterator()
+    while let argument = iterator.next() {
+        let value = { iterator.next().flatMap { Double($0) } }
+        switch argument {
+        case "--port": port = value().map { Int($0) } ?? -1
+        case "--rate": rate = value() ?? -1
+        case "--duration": duration = value() ?? -1
+        case "--expect-conns": expectConnections = value().map { Int($0) } ?? -1
+        case "--start-delay": startDelay = value() ?? -1
+        case "--max-wait": maxWait = value() ?? -1
+        case "--loops": loops = value().map { Int($0) }
+        case "-h", "--help":
+            printError(fanoutUsage)
+            return 0
+        default:
+            printError("tally bench fanout-server: unexpected argument '\(argument)'\n" + fanoutUsage)
+            return 64
+        }
+    }
+    guard (1...65535).contains(port), rate >= 0, rate <= 100_000, duration >= 0, expectConnections >= 0,
+          startDelay >= 0, maxWait >= 0, loops.map({ (1...64).contains($0) }) ?? true else {
+        printError(fanoutUsage)
+        return 64
+    }
+    let work = NSTemporaryDirectory() + "tally-fanout-\(getpid())"
+    defer { try? FileManager.default.removeItem(atPath: work) }
+    var configuration = TallyConfiguration()
+    configuration.server.host = "127.0.0.1"
+    configuration.server.port = port
+    if let loops { configuration.server.loopCount = loops }
+    configuration.server.maxConnectionsPerAddress = 0
+    configuration.server.maxConnections = 1_000_000
+    configuration.dataDirectory = work
+    configuration.webRoot = work
+    configuration.api.rateLimit = nil
+    raiseFanoutDescriptorLimit()
+    TerminationSignals.block()
+    let application: TallyApplication
+    do {
+        application = try TallyApplication(configuration: configuration, logger: Logger.standardError(level: .error))
+        try application.start()
+    } catch {
+        printError("tally bench fanout-server: \(error.description)\n")
+        return 1
+    }
+    defer { application.shutdown() }
+    let total = 1_000_000
+    let created = application.api.jobs.createExternal(body: Array("{\"name\":\"fanout\",\"total\":\(total)}".utf8))
+    guard case .success(let response) = created, let id = jobID(in: response.body) else {
+        printError("tally bench fanout-server: cannot create the job\n")
+        return 1
+    }
+    printError("{\"peer\":\"tally\",\"listening\":\(port),\"path\":\"/ws/jobs/\(id)\"}\n")
+
+    if rate > 0 {
+        let waitUntil = monotonicSeconds() + maxWait
+        while application.api.hub.metrics.subscribers < expectConnections, monotonicSeconds() < waitUntil {
+            usleep(10_000)
+        }
+        usleep(UInt32(startDelay * 1_000_000))
+        let count = Int((rate * duration).rounded())
+        let step = total / max(count, 1)
+        let clientsAtStart = application.api.hub.metrics.subscribers
+        let start = monotonicSeconds()
+        var maxSlip = 0.0
+        for k in 0..<count {
+            let due = start + Double(k) / rate
+            let now = monotonicSeconds()
+            if due > now { usleep(UInt32((due - now) * 1_000_000)) } else { maxSlip = max(maxSlip, now - due) }
+            let processed = min((k + 1) * step, total)
+            let body = "{\"processed\":\(processed),\"data\":{\"ts_ns\":\(realtimeNanoseconds())}}"
+            if case .failure(let error) = application.api.jobs.publishProgress(id, body: Array(body.utf8)) {
+                printError("tally bench fanout-server: publish failed: \(error)\n")
+                return 1
+            }
+        }
+        let elapsed = monotonicSeconds() - start
+        printError("{\"peer\":\"tally\",\"events\":\(count),\"publish_s\":\(elapsed),\"max_slip_ms\":\(maxSlip * 1000),"
+            + "\"clients_at_start\":\(clientsAtStart)}\n")
+    }
+    _ = TerminationSignals.wait()
+    return 0
+}
+
+private func jobID(in body: [UInt8]) -> String? {
+    let text = String(decoding: body, as: UTF8.self)
+    guard let start = text.range(of: "\"id\":\"") else { return nil }
+    let rest = text[start.upperBound...]
+    guard let end = rest.firstIndex(of: "\"") else { return nil }
+    return String(rest[..<end])
+}
+
+private func monotonicSeconds() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+}
+
+private func realtimeNanoseconds() -> Int64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_REALTIME, &ts)
+    return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
+}
+
+private func raiseFanoutDescriptorLimit() {
+    var limit = rlimit()
+    guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < limit.rlim_max else { return }
+    limit.rlim_cur = limit.rlim_max
+    _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+}
