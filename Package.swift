@@ -39,7 +39,7 @@ let package = Package(
 
         // Wiring and the executable.
         .target(name: "TallyApp", dependencies: ["HTTPServer", "Imports", "Progress", "RedisHub", "Storage", "Auth"], exclude: ["README.md"]),
-        .executableTarget(name: "tally", dependencies: ["TallyApp", "Auth"]),
+        .executableTarget(name: "tally", dependencies: ["TallyApp", "Auth", "Imports", "Progress"]),
 
         .testTarget(name: "HTTP1CodecTests", dependencies: ["HTTP1Codec"]),
         .testTarget(name: "WebSocketCodecTests", dependencies: ["WebSocketCodec"]),

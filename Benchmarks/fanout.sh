@@ -48,7 +48,7 @@ start_server() {  # $1 peer $2 port, rest: flags; sets SPID SLOG WSPATH
   $(server_cmd "$peer") --port "$port" "$@" >/dev/null 2>"$SLOG" &
   SPID=$!
   for _ in $(seq 1 300); do grep -q listening "$SLOG" 2>/dev/null && break; kill -0 $SPID 2>/dev/null || break; sleep 0.1; done
-  grep -q listening "$SLOG" || { echo "$peer failed to start: $(tail -3 "$SLOG")" >&2; stop_server; return 1; }
+  grep -q listening "$SLOG" || { kill -0 $SPID 2>/dev/null; echo "$peer failed to start (alive: $?): $(tail -3 "$SLOG")" >&2; stop_server; return 1; }
   WSPATH=$(grep -o '"path":"[^"]*"' "$SLOG" | head -1 | cut -d'"' -f4); WSPATH=${WSPATH:-/ws/jobs/j1}
 }
 stop_server() { kill -TERM $SPID 2>/dev/null; for _ in $(seq 1 50); do kill -0 $SPID 2>/dev/null || break; sleep 0.1; done; kill -KILL $SPID 2>/dev/null; wait $SPID 2>/dev/null; }

@@ -2,6 +2,8 @@ import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
+import Imports
+import Progress
 import TallyApp
 
 private let fanoutUsage = """
@@ -11,8 +13,8 @@ private let fanoutUsage = """
     The server side of Benchmarks/fanout.sh: serves the full application on 127.0.0.1:P
     (no auth, no connection caps, throwaway data directory), creates one external job and,
     once N subscribers follow it (or after --max-wait seconds), publishes R progress updates
-    per second for D seconds through the same path as `POST /api/jobs/{id}/progress`
-    (store write, tracker, hub, encoded once, WebSocket fan-out). Each update carries
+    per second for D seconds through what `POST /api/jobs/{id}/progress` runs after parsing
+    its body (store write, tracker, hub, encoded once, WebSocket fan-out). Each update carries
     `"data":{"ts_ns":…}` (CLOCK_REALTIME at publish) so the load generator measures latency.
     Prints `{"peer":"tally","listening":P,"path":"/ws/jobs/ID"}` on stderr when ready and a
     summary line with "events" when done; exits on SIGTERM or SIGINT. --rate 0 never publishes
@@ -94,8 +96,13 @@ func runFanoutServer(_ arguments: [String]) -> Int32 {
             let now = monotonicSeconds()
             if due > now { usleep(UInt32((due - now) * 1_000_000)) } else { maxSlip = max(maxSlip, now - due) }
             let processed = min((k + 1) * step, total)
-            let body = "{\"processed\":\(processed),\"data\":{\"ts_ns\":\(realtimeNanoseconds())}}"
-            if case .failure(let error) = application.api.jobs.publishProgress(id, body: Array(body.utf8)) {
+            // The store and tracker directly, as the route does after parsing: the route's JSON
+            // numbers are doubles, which would round a nanosecond timestamp.
+            var update = ExternalJobUpdate(processed: Int64(processed))
+            update.data = JSONText(validating: "{\"ts_ns\":\(realtimeNanoseconds())}")
+            do {
+                try application.api.imports.updateExternalJob(id, update)
+            } catch {
                 printError("tally bench fanout-server: publish failed: \(error)\n")
                 return 1
             }
