@@ -244,3 +244,9 @@ enum CompactJSON: Equatable, Sendable {
         return out + "\""
     }
 }
+
+/// Writes `text` as a JSON string literal (quotes included), escaping what RFC 8259 §7
+/// requires; the one escaping routine that tokens, error bodies and API answers share.
+public func jsonQuoted(_ text: String) -> String {
+    CompactJSON.quote(text)
+}

@@ -1,3 +1,4 @@
+import Auth
 @_exported import HTTP1Codec
 @_exported import Reactor
 
@@ -105,26 +106,10 @@ public struct HTTPResponse: Sendable {
     }
 }
 
-/// Encodes `text` as a JSON string literal (quotes included).
+/// Encodes `text` as a JSON string literal (quotes included), with the one escaping routine
+/// the project has (`Auth.jsonQuoted`, RFC 8259 §7).
 public func jsonString(_ text: String) -> String {
-    var out = "\""
-    for scalar in text.unicodeScalars {
-        switch scalar {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case "\n": out += "\\n"
-        case "\r": out += "\\r"
-        case "\t": out += "\\t"
-        default:
-            if scalar.value < 0x20 {
-                let hex = String(scalar.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            } else {
-                out.unicodeScalars.append(scalar)
-            }
-        }
-    }
-    return out + "\""
+    jsonQuoted(text)
 }
 
 /// Decodes `%XX` escapes (and `+` as space when asked); nil when an escape is malformed or the
