@@ -144,10 +144,59 @@ public struct JSONParser {
         try parse(Array(text.utf8))
     }
 
+    /// Parses one JSON value like `parse(_:)` and also returns the exact source text of the
+    /// top-level object member `key` (its first occurrence, as the subscript reads it), with
+    /// only the whitespace between tokens removed; nil when there is no such member.
+    ///
+    /// This is how a producer's free `data` object is passed on as it was sent: numbers keep
+    /// every digit (a 64-bit id or a nanosecond timestamp does not fit a Double) and strings
+    /// keep their escapes, while the text still fits on one line (an SSE `data:` field).
+    public func parse(_ bytes: some Collection<UInt8>, keepingTextOf key: String) throws(JSONParseError) -> (value: JSONValue, text: [UInt8]?) {
+        let input = Array(bytes)
+        guard input.count <= maxBytes else { throw JSONParseError(code: "json.too_large", offset: 0) }
+        var cursor = Cursor(bytes: input, maxDepth: maxDepth)
+        cursor.keptKey = key
+        cursor.skipSpace()
+        let value = try cursor.value(depth: 0)
+        cursor.skipSpace()
+        guard cursor.index == input.count else { throw cursor.fail() }
+        return (value, cursor.kept.map { Self.removingWhitespace(input[$0]) })
+    }
+
+    /// Valid JSON text without the whitespace between its tokens; strings are copied as they
+    /// are, escapes included.
+    static func removingWhitespace(_ text: ArraySlice<UInt8>) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(text.count)
+        var inString = false
+        var escaped = false
+        for byte in text {
+            if inString {
+                if escaped {
+                    escaped = false
+                } else if byte == UInt8(ascii: "\\") {
+                    escaped = true
+                } else if byte == UInt8(ascii: "\"") {
+                    inString = false
+                }
+                out.append(byte)
+            } else if byte == 0x20 || byte == 0x0A || byte == 0x0D || byte == 0x09 {
+                continue
+            } else {
+                if byte == UInt8(ascii: "\"") { inString = true }
+                out.append(byte)
+            }
+        }
+        return out
+    }
+
     private struct Cursor {
         let bytes: [UInt8]
         let maxDepth: Int
         var index = 0
+        /// The top-level member whose source range is kept, and that range once seen.
+        var keptKey: String?
+        var kept: Range<Int>?
 
         init(bytes: [UInt8], maxDepth: Int) {
             self.bytes = bytes
@@ -190,7 +239,9 @@ public struct JSONParser {
                     skipSpace()
                     try expect(":")
                     skipSpace()
+                    let start = index
                     members.append((key, try value(depth: depth + 1)))
+                    if depth == 0, kept == nil, key == keptKey { kept = start..<index }
                     skipSpace()
                     if peek == UInt8(ascii: ",") {
                         index += 1

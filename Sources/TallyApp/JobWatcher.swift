@@ -69,11 +69,11 @@ public struct JobWatcher {
                 }
                 switch message {
                 case .text(let text):
-                    guard let value = try? JSONParser().parse(text) else { continue }
+                    guard let (value, data) = try? JSONParser().parse(Array(text.utf8), keepingTextOf: "data") else { continue }
                     if value["type"]?.stringValue == "error" {
                         return .refused(value["message"]?.stringValue ?? "error")
                     }
-                    guard let snapshot = JobSnapshot.decode(value) else { continue }
+                    guard let snapshot = JobSnapshot.decode(value, dataText: data) else { continue }
                     failures = 0
                     delay = 0.25
                     lastSeq = UInt64(snapshot.seq)

@@ -191,22 +191,7 @@ public struct JobsAPI: Sendable {
     /// `POST /api/jobs`: creates an external job; 201 with the job and its links.
     public func createExternal(body: [UInt8]) -> Result<APIResponse, APIError> {
         Self.run { () throws -> APIResponse in
-            let value = try Self.object(body)
-            guard let name = value["name"]?.stringValue, !name.isEmpty, name.count <= 500 else {
-                throw APIError.badParameter("name", "a non-empty string of at most 500 characters.")
-            }
-            var spec = ExternalJobSpec(name: name)
-            spec.total = try Self.count(value, "total")
-            spec.message = try Self.text(value, "message")
-            spec.data = try Self.data(value)
-            if let state = value["state"], !state.isNull {
-                guard let text = state.stringValue, let parsed = JobState(rawValue: text),
-                      parsed == .pending || parsed == .running else {
-                    throw APIError.badParameter("state", "pending or running.")
-                }
-                spec.state = parsed
-            }
-            let job = try imports.createExternalJob(spec)
+            let job = try imports.createExternalJob(try Self.externalJobSpec(body: body))
             return .json(Self.withLinks(job), status: 201)
         }
     }
@@ -214,27 +199,7 @@ public struct JobsAPI: Sendable {
     /// `POST /api/jobs/{id}/progress`: applies an external producer's update.
     public func publishProgress(_ id: String, body: [UInt8]) -> Result<APIResponse, APIError> {
         Self.run { () throws -> APIResponse in
-            let value = try Self.object(body)
-            var update = ExternalJobUpdate()
-            update.processed = try Self.count(value, "processed")
-            update.succeeded = try Self.count(value, "succeeded")
-            update.failed = try Self.count(value, "failed")
-            update.total = try Self.count(value, "total")
-            update.message = try Self.text(value, "message")
-            update.data = try Self.data(value)
-            if let state = value["state"], !state.isNull {
-                guard let text = state.stringValue, let parsed = JobState(rawValue: text) else {
-                    throw APIError.badParameter("state", "one of pending, running, completed, failed, cancelled.")
-                }
-                update.state = parsed
-            }
-            if let error = value["error"], !error.isNull {
-                guard let code = error["code"]?.stringValue, let message = error["message"]?.stringValue,
-                      code.count <= 100, message.count <= 2000 else {
-                    throw APIError.badParameter("error", "an object with string \"code\" and \"message\".")
-                }
-                update.error = JobError(code: code, message: message)
-            }
+            let update = try Self.progressUpdate(body: body)
             guard let current = try imports.job(id) else { throw APIError.jobNotFound(id) }
             guard current.kind == .external else { throw APIError.jobNotExternal(id) }
             guard !current.state.isTerminal else { throw APIError.jobFinished(id, state: current.state.rawValue) }
@@ -246,6 +211,56 @@ public struct JobsAPI: Sendable {
                 throw APIError.jobFinished(id, state: state)
             }
         }
+    }
+
+    // MARK: Request bodies
+
+    /// The body of `POST /api/jobs` as a job spec, or the `APIError` (400) that refuses it.
+    /// Pure: touches no store, so it can be tested and fuzzed on bytes alone.
+    public static func externalJobSpec(body: [UInt8]) throws -> ExternalJobSpec {
+        let (value, data) = try object(body)
+        guard let name = value["name"]?.stringValue, !name.isEmpty, name.count <= 500 else {
+            throw APIError.badParameter("name", "a non-empty string of at most 500 characters.")
+        }
+        var spec = ExternalJobSpec(name: name)
+        spec.total = try count(value, "total")
+        spec.message = try text(value, "message")
+        spec.data = try Self.data(value, text: data)
+        if let state = value["state"], !state.isNull {
+            guard let text = state.stringValue, let parsed = JobState(rawValue: text),
+                  parsed == .pending || parsed == .running else {
+                throw APIError.badParameter("state", "pending or running.")
+            }
+            spec.state = parsed
+        }
+        return spec
+    }
+
+    /// The body of `POST /api/jobs/{id}/progress` as an update, or the `APIError` (400) that
+    /// refuses it. Pure, like `externalJobSpec(body:)`.
+    public static func progressUpdate(body: [UInt8]) throws -> ExternalJobUpdate {
+        let (value, data) = try object(body)
+        var update = ExternalJobUpdate()
+        update.processed = try count(value, "processed")
+        update.succeeded = try count(value, "succeeded")
+        update.failed = try count(value, "failed")
+        update.total = try count(value, "total")
+        update.message = try text(value, "message")
+        update.data = try Self.data(value, text: data)
+        if let state = value["state"], !state.isNull {
+            guard let text = state.stringValue, let parsed = JobState(rawValue: text) else {
+                throw APIError.badParameter("state", "one of pending, running, completed, failed, cancelled.")
+            }
+            update.state = parsed
+        }
+        if let error = value["error"], !error.isNull {
+            guard let code = error["code"]?.stringValue, let message = error["message"]?.stringValue,
+                  code.count <= 100, message.count <= 2000 else {
+                throw APIError.badParameter("error", "an object with string \"code\" and \"message\".")
+            }
+            update.error = JobError(code: code, message: message)
+        }
+        return update
     }
 
     // MARK: Helpers
@@ -291,17 +306,18 @@ public struct JobsAPI: Sendable {
         return (limit, offset)
     }
 
-    static func object(_ body: [UInt8]) throws -> JSONValue {
-        let value: JSONValue
+    /// The body as a JSON object, with the source text of its `data` member.
+    static func object(_ body: [UInt8]) throws -> (value: JSONValue, data: [UInt8]?) {
+        let parsed: (value: JSONValue, text: [UInt8]?)
         do {
             var parser = JSONParser()
             parser.maxBytes = 256 * 1024
-            value = try parser.parse(body)
+            parsed = try parser.parse(body, keepingTextOf: "data")
         } catch {
             throw APIError.badJSON("The body is not valid JSON (\(error.code) at byte \(error.offset)).")
         }
-        guard case .object = value else { throw APIError.badJSON("The body must be a JSON object.") }
-        return value
+        guard case .object = parsed.value else { throw APIError.badJSON("The body must be a JSON object.") }
+        return (parsed.value, parsed.text)
     }
 
     static func count(_ value: JSONValue, _ name: String) throws -> Int64? {
@@ -318,14 +334,15 @@ public struct JobsAPI: Sendable {
         return text
     }
 
-    /// `data` re-encoded compactly, so subscribers get one canonical line whatever was sent.
-    static func data(_ value: JSONValue) throws -> JSONText? {
+    /// `data` exactly as the producer wrote it (`text`, the member's source with the
+    /// whitespace between tokens removed): never re-encoded, so no number is rounded.
+    static func data(_ value: JSONValue, text: [UInt8]?) throws -> JSONText? {
         guard let field = value["data"], !field.isNull else { return nil }
-        guard case .object = field, let text = JSONText(validating: field.text) else {
+        guard case .object = field, let text, let json = JSONText(validating: String(decoding: text, as: UTF8.self)) else {
             throw APIError.badParameter("data", "a JSON object.")
         }
-        guard text.raw.utf8.count <= 64 * 1024 else { throw APIError.badParameter("data", "at most 64 KiB of JSON.") }
-        return text
+        guard text.count <= 64 * 1024 else { throw APIError.badParameter("data", "at most 64 KiB of JSON.") }
+        return json
     }
 
     /// Runs `body`, mapping every failure to an `APIError` in one place.

@@ -1,9 +1,19 @@
 import Progress
 
 extension JobSnapshot {
-    /// A snapshot read back from its JSON (an event or `GET /api/jobs/{id}`), for clients such
-    /// as `tally watch`; nil when a required field is missing or of the wrong type.
-    public static func decode(_ value: JSONValue) -> JobSnapshot? {
+    /// A snapshot read back from its JSON text (an event or `GET /api/jobs/{id}`), with `data`
+    /// kept exactly as it was written; nil when the text is not JSON or a required field is
+    /// missing or of the wrong type.
+    public static func decode(json: some Collection<UInt8>) -> JobSnapshot? {
+        guard let parsed = try? JSONParser().parse(json, keepingTextOf: "data") else { return nil }
+        return decode(parsed.value, dataText: parsed.text)
+    }
+
+    /// A snapshot read back from its parsed JSON, for clients such as `tally watch`; nil when
+    /// a required field is missing or of the wrong type. `dataText` is the source text of
+    /// `data` (`JSONParser.parse(_:keepingTextOf:)`); without it `data` is encoded again from
+    /// the parsed value, which rounds integers beyond 2^53.
+    public static func decode(_ value: JSONValue, dataText: [UInt8]? = nil) -> JobSnapshot? {
         guard let id = value["id"]?.stringValue, let seq = value["seq"]?.countValue,
               let state = value["state"]?.stringValue.flatMap(JobState.init(rawValue:)) else { return nil }
         let kind = value["kind"]?.stringValue.flatMap(JobKind.init(rawValue:)) ?? .import
@@ -29,7 +39,9 @@ extension JobSnapshot {
             snapshot.error = JobError(code: code, message: message)
         }
         snapshot.table = value["table"]?.stringValue
-        if let data = value["data"], case .object = data { snapshot.data = JSONText(validating: data.text) }
+        if let data = value["data"], case .object = data {
+            snapshot.data = JSONText(validating: dataText.map { String(decoding: $0, as: UTF8.self) } ?? data.text)
+        }
         return snapshot
     }
 

@@ -49,7 +49,7 @@ final class TakeoverWatcher: Sendable {
         }
         for orphan in orphans {
             let heard = hub.latest(job: orphan.job).flatMap { event in
-                (try? JSONParser().parse(event.snapshot)).flatMap(JobSnapshot.decode)
+                JobSnapshot.decode(json: event.snapshot)
             }
             let snapshot = heard ?? JobSnapshot(id: orphan.job, kind: .import, name: orphan.options.name ?? orphan.table,
                                                 createdAt: imports.configuration.clock.now(), message: "Taken over",

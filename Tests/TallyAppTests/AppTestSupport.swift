@@ -47,6 +47,12 @@ extension Result where Success == APIResponse, Failure == APIError {
         return try? JSONParser().parse(response.body)
     }
 
+    /// The body as text, exactly as it would go on the wire ("" for a failure).
+    var text: String {
+        guard case .success(let response) = self else { return "" }
+        return String(decoding: response.body, as: UTF8.self)
+    }
+
     var status: Int {
         switch self {
         case .success(let response): response.status

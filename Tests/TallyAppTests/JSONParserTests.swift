@@ -33,4 +33,20 @@ struct JSONParserTests {
         #expect(try JSONParser().parse("-1").countValue == nil)
         #expect(try JSONParser().parse("1e3").countValue == 1000)
     }
+
+    @Test func keepsTheSourceTextOfOneMemberWithoutWhitespace() throws {
+        let body = "{ \"data\" : {\"ts\": 1796409619123456789, \"id\" :9007199254740993,\n \"s\":\"a b\\\" \\u00e9\",\t\"x\":[1.50, -0E+2]},\"data\":{} }"
+        let (value, text) = try JSONParser().parse(Array(body.utf8), keepingTextOf: "data")
+        #expect(value["data"]?["s"] == "a b\" é")
+        let kept = try #require(text)
+        #expect(String(decoding: kept, as: UTF8.self) == #"{"ts":1796409619123456789,"id":9007199254740993,"s":"a b\" \u00e9","x":[1.50,-0E+2]}"#)
+    }
+
+    @Test func keepsOnlyTopLevelMembers() throws {
+        let (_, nested) = try JSONParser().parse(Array(#"{"a":{"data":{"n":1}}}"#.utf8), keepingTextOf: "data")
+        #expect(nested == nil)
+        let (_, scalar) = try JSONParser().parse(Array(#"{"data":12345678901234567890}"#.utf8), keepingTextOf: "data")
+        #expect(scalar.map { String(decoding: $0, as: UTF8.self) } == "12345678901234567890")
+        #expect(throws: JSONParseError.self) { try JSONParser().parse(Array(#"{"data":{"n":1},}"#.utf8), keepingTextOf: "data") }
+    }
 }

@@ -42,6 +42,36 @@ struct JobsAPITests {
         #expect(api.cancel(id).code == "job.finished")
     }
 
+    @Test func producerDataKeepsEveryDigit() throws {
+        let dir = AppTempDirectory()
+        let (api, service) = try make(dir)
+        defer { service.shutdown() }
+        let created = api.createExternal(body: Array(#"{"name":"ids","data":{"owner":9007199254740993}}"#.utf8))
+        let id = try #require(created.json?["id"]?.stringValue)
+        #expect(created.text.contains(#""data":{"owner":9007199254740993}"#), "\(created.text)")
+        let data = #"{"ts_ns":1796409619123456789,"ids":[9007199254740993,-9223372036854775808],"deep":{"a":{"b":[{"c":18446744073709551615}]}},"f":0.10000000000000000555}"#
+        let moved = api.publishProgress(id, body: Array(#"{"processed":1,"data": \#(data) }"#.utf8))
+        #expect(moved.status == 200)
+        #expect(moved.text.contains(#""data":\#(data)}"#), "\(moved.text)")
+        service.tracker.waitForDelivery()
+        #expect(api.job(id).text.contains(#""data":\#(data)}"#))
+        let stored = try #require(try service.job(id))
+        #expect(stored.data?.raw == data)
+    }
+
+    @Test func producerBodiesParseWithoutAStore() throws {
+        let update = try JobsAPI.progressUpdate(body: Array(#"{"processed":3,"state":"failed","error":{"code":"x.y","message":"m"},"data":{"n":1796409619123456789}}"#.utf8))
+        #expect(update.processed == 3)
+        #expect(update.state == .failed)
+        #expect(update.error == JobError(code: "x.y", message: "m"))
+        #expect(update.data?.raw == #"{"n":1796409619123456789}"#)
+        let spec = try JobsAPI.externalJobSpec(body: Array(#"{"name":"n","total":5,"data":null}"#.utf8))
+        #expect(spec.name == "n" && spec.total == 5 && spec.data == nil)
+        let big = "{\"data\":{\"s\":\"" + String(repeating: "x", count: 70_000) + "\"}}"
+        #expect(throws: APIError.self) { try JobsAPI.progressUpdate(body: Array(big.utf8)) }
+        #expect(throws: APIError.self) { try JobsAPI.progressUpdate(body: Array(#"{"data":"text"}"#.utf8)) }
+    }
+
     @Test func refusesBadProducerInput() throws {
         let dir = AppTempDirectory()
         let (api, service) = try make(dir)
