@@ -10,6 +10,10 @@ public struct ImportOptions: Sendable, Codable, Equatable {
     public var schema: String?
     /// The delimiter byte, or nil to detect it.
     public var delimiter: UInt8?
+    /// Whether the first row names the columns; nil means true (and is what options stored
+    /// before this setting existed decode to). Without a header row the columns are named by
+    /// the schema, in its order, or `col1`…`colN` without one; every row is data.
+    public var hasHeader: Bool?
     /// Rows per transaction. 10 000: large enough that commit cost vanishes, small enough that a
     /// cancel or a crash redoes little work. Progress events may commit a batch earlier.
     public var batchSize: Int
@@ -24,8 +28,10 @@ public struct ImportOptions: Sendable, Codable, Equatable {
     public var sink: String?
 
     public init(name: String? = nil, table: String? = nil, schema: String? = nil, delimiter: UInt8? = nil,
-                batchSize: Int = 10_000, maxErrors: Int64? = nil, maxErrorFraction: Double? = nil, sink: String? = nil) {
+                batchSize: Int = 10_000, maxErrors: Int64? = nil, maxErrorFraction: Double? = nil, sink: String? = nil,
+                hasHeader: Bool? = nil) {
         self.sink = sink
+        self.hasHeader = hasHeader
         self.name = name
         self.table = table
         self.schema = schema
@@ -80,6 +86,15 @@ public struct ImportConfiguration: Sendable {
 }
 
 extension ImportOptions {
+    /// The names of the columns of a file without a header row whose first record has
+    /// `fieldCount` fields: the schema's column names in order, then `colK` (1-based position)
+    /// for fields beyond them, which the schema then refuses as unknown columns unless it
+    /// ignores them; `col1`…`colN` without a schema.
+    public static func columnNames(fieldCount: Int, schema: ImportSchema?) -> [String] {
+        let named = schema?.columns.map(\.name) ?? []
+        return (0..<fieldCount).map { $0 < named.count ? named[$0] : "col\($0 + 1)" }
+    }
+
     /// The table an import of `path` writes to when no table is given: the file's base name
     /// without extension, with anything but ASCII letters, digits and `_` turned into `_`.
     public static func defaultTable(forFile path: String) -> String {

@@ -60,6 +60,7 @@ final class ImportRun {
         self.path = record.sourcePath
         var csv = CSVConfiguration()
         csv.delimiter = record.options.delimiter
+        csv.hasHeader = record.options.hasHeader ?? true
         if let header = record.checkpoint.header, let delimiter = record.checkpoint.delimiter, record.checkpoint.offset > 0 {
             reader = CSVReader(resumingAt: CSVPosition(offset: record.checkpoint.offset, line: record.checkpoint.line),
                                header: header, delimiter: delimiter, configuration: csv)
@@ -139,7 +140,7 @@ final class ImportRun {
                         storedErrors = 0
                     }
                     snapshot.state = .running
-                    snapshot.message = resuming ? "Resuming at line \(checkpoint.line)" : "Reading header"
+                    snapshot.message = resuming ? "Resuming at line \(checkpoint.line)" : options.hasHeader == false ? "Reading rows" : "Reading header"
                     snapshot.error = nil
                     snapshot.finishedAt = nil
                     snapshot.startedAt = snapshot.startedAt ?? now
@@ -268,26 +269,15 @@ final class ImportRun {
             switch step {
             case .header(let names):
                 try begin(c)
-                let table = snapshot.table ?? TablePlan.defaultTableName(forFile: path)
-                let newPlan: TablePlan
-                do {
-                    newPlan = try TablePlan(table: table, schema: schema, header: names)
-                } catch {
-                    try fail(JobError(code: error.code.rawValue, message: "The header does not fit the schema: \(error.message)"), in: c)
-                    return .finished
-                }
-                try sink.prepare(newPlan, in: c)
-                plan = newPlan
-                checkpoint.header = names
-                checkpoint.delimiter = reader.delimiter
-                checkpoint.offset = reader.position.offset
-                checkpoint.line = reader.position.line
-                try store.saveHeader(names, delimiter: reader.delimiter ?? UInt8(ascii: ","), job: snapshot.id, in: c)
-                snapshot.message = "Importing rows"
-                pendingEvent = .state
+                guard try adoptHeader(names, c) else { return .finished }
                 try commit(c)
             case .record(let row):
                 try begin(c)
+                if plan == nil, options.hasHeader == false {
+                    // No header row: the first record says how many columns there are.
+                    let names = ImportOptions.columnNames(fieldCount: row.count, schema: schema)
+                    guard try adoptHeader(names, c) else { return .finished }
+                }
                 guard let plan else { throw ImportError(.badSchema, "A record came before the header.") }
                 checkpoint.processed += 1
                 if let rowError = plan.validate(row) {
@@ -319,6 +309,33 @@ final class ImportRun {
                 return .finished
             }
         }
+    }
+
+    /// Plans the table for the file's column names (its header row, or the names given to a
+    /// file without one) and records them in the checkpoint; false when they do not fit the
+    /// schema, in which case the job has failed.
+    private func adoptHeader(_ names: [String], _ c: Connection) throws -> Bool {
+        let table = snapshot.table ?? TablePlan.defaultTableName(forFile: path)
+        let newPlan: TablePlan
+        do {
+            newPlan = try TablePlan(table: table, schema: schema, header: names)
+        } catch {
+            let what = options.hasHeader == false ? "The file's columns do not fit the schema" : "The header does not fit the schema"
+            try fail(JobError(code: error.code.rawValue, message: "\(what): \(error.message)"), in: c)
+            return false
+        }
+        try sink.prepare(newPlan, in: c)
+        plan = newPlan
+        checkpoint.header = names
+        checkpoint.delimiter = reader.delimiter
+        if options.hasHeader != false {
+            checkpoint.offset = reader.position.offset
+            checkpoint.line = reader.position.line
+        }
+        try store.saveHeader(names, delimiter: reader.delimiter ?? UInt8(ascii: ","), job: snapshot.id, in: c)
+        snapshot.message = "Importing rows"
+        pendingEvent = .state
+        return true
     }
 
     private func nextStep() -> Result<CSVStep, CSVError> {
@@ -453,6 +470,7 @@ final class ImportRun {
         defer { close(file) }
         var csv = CSVConfiguration()
         csv.delimiter = checkpoint.delimiter
+        csv.hasHeader = options.hasHeader ?? true
         var prefix = CSVReader(configuration: csv)
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(4096, configuration.readSize), alignment: 16)
         defer { buffer.deallocate() }

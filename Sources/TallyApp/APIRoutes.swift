@@ -62,7 +62,7 @@ public enum APIRoutes {
                         ["name": "table", "in": "query", "required": false, "description": "Target table (default: from the file name).", "schema": ["type": "string"]],
                         ["name": "name", "in": "query", "required": false, "description": "Display name (default: the file name).", "schema": ["type": "string"]],
                         ["name": "delimiter", "in": "query", "required": false, "description": "Field delimiter, one character (default `,`).", "schema": ["type": "string", "maxLength": 1]],
-                        ["name": "header", "in": "query", "required": false, "description": "Whether the first row names the columns (default true).", "schema": ["type": "boolean"]],
+                        ["name": "header", "in": "query", "required": false, "description": "Whether the first row names the columns (default true). With `false` every line is a row: the columns are named by the schema in its order, or `col1`…`colN` without one; row errors still give the file's physical line.", "schema": ["type": "boolean", "default": true]],
                         ["name": "schema", "in": "query", "required": false, "description": "The import schema as a JSON document (docs/SCHEMA.md); long ones go in the form field instead.", "schema": ["type": "string"]],
                     ],
                     "requestBody": ["required": true, "content": [
@@ -70,7 +70,7 @@ public enum APIRoutes {
                         "multipart/form-data": ["schema": ["type": "object", "properties": [
                             "file": ["type": "string", "format": "binary"],
                             "table": ["type": "string"], "name": ["type": "string"], "delimiter": ["type": "string"],
-                            "header": ["type": "boolean"],
+                            "header": ["type": "boolean", "default": true, "description": "As the query parameter."],
                             "schema": ["type": "string", "description": "The import schema (JSON, docs/SCHEMA.md)."],
                         ], "required": ["file"]]],
                     ]],

@@ -223,9 +223,8 @@ public final class UploadReceiver {
         }
         if let header = option("header") {
             switch header.lowercased() {
-            case "true", "1", "yes": break
-            case "false", "0", "no":
-                throw APIError.badParameter("header", "files must start with a header row naming the columns.")
+            case "true", "1", "yes": options.hasHeader = true
+            case "false", "0", "no": options.hasHeader = false
             default:
                 throw APIError.badParameter("header", "true or false.")
             }

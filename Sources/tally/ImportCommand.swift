@@ -8,7 +8,7 @@ import Glibc
 #endif
 
 private let importUsage = """
-    usage: tally import FILE [--table T] [--schema S.json] [--delimiter C] [--batch N]
+    usage: tally import FILE [--table T] [--schema S.json] [--delimiter C] [--no-header] [--batch N]
                              [--data DIR] [--max-errors N] [--max-error-fraction F]
                              [--sink postgres://USER@HOST:PORT/DB]
 
@@ -18,6 +18,7 @@ private let importUsage = """
       --table T        table to write into (default: the file's base name)
       --schema S.json  column types and rules (see docs/SCHEMA.md); default: text columns
       --delimiter C    , ; | or tab (default: detected)
+      --no-header      the first line is data: columns are named by the schema, or col1..colN
       --batch N        rows per transaction (default 10000)
       --sink URL       write the rows into PostgreSQL instead (COPY in batches, checkpoint in
                        the same transaction); the password goes in PGPASSWORD, not the URL
@@ -65,6 +66,8 @@ func runImport(_ arguments: [String]) -> Int32 {
                 }
                 options.delimiter = byte
             }
+        case "--no-header":
+            options.hasHeader = false
         case "--batch":
             guard let v = value(argument) else { return 64 }
             guard let n = Int(v), n > 0 else {

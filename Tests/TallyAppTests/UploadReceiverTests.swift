@@ -62,7 +62,11 @@ struct UploadReceiverTests {
             _ = try badDelimiter.finish()
         }
         let noHeader = try UploadReceiver(contentType: "text/csv", query: { ["header": "false"][$0] }, spoolDirectory: dir.path, maxBytes: 100)
-        #expect(throws: APIError.self) { _ = try noHeader.finish() }
+        #expect(try noHeader.finish().options.hasHeader == false)
+        let header = try UploadReceiver(contentType: "text/csv", query: { ["header": "yes"][$0] }, spoolDirectory: dir.path, maxBytes: 100)
+        #expect(try header.finish().options.hasHeader == true)
+        let oddHeader = try UploadReceiver(contentType: "text/csv", query: { ["header": "maybe"][$0] }, spoolDirectory: dir.path, maxBytes: 100)
+        #expect(throws: APIError.badParameter("header", "true or false.")) { _ = try oddHeader.finish() }
     }
 
     @Test func keepsOnlyASafeFileName() {
