@@ -2,10 +2,17 @@
 // updates come from tally-client.js (one subscription to every job for the list, and the
 // <tally-progress> element on the job page).
 //
-// Page parameters: `?token=…` (kept for the tab's session) and `?transport=longpoll` or
+// Two credentials (tally-credentials.js): an API key for upload, cancel and retry, and a
+// subscribe token for reading (the API key reads too when no token is set), each kept in
+// sessionStorage for the tab's session.
+// Page parameters: `?token=…` (a subscribe token) and `?transport=longpoll` or
 // `?transport=polling` (skip the better transports: for diagnosing proxies).
 
 import { subscribe, isTerminal } from './tally-client.js';
+import {
+  authorizationHeaders, loadCredentials, readCredential, refusalAdvice, updateCredential,
+  withTokenParameter, writeCredential,
+} from './tally-credentials.js';
 import './tally-progress.js';
 import {
   clampPercent, describeError, formatBytes, formatConnection, formatETA, formatNumber,
@@ -23,24 +30,16 @@ const TRANSPORT_CHOICES = {
 };
 const transports = TRANSPORT_CHOICES[params.get('transport')] || null;
 
-// ---- token ----
+// ---- credentials ----
 
-function loadToken() {
-  const fromURL = params.get('token');
-  if (fromURL) {
-    sessionStorage.setItem('tally.token', fromURL);
-    return fromURL;
+const storage = (() => {
+  try {
+    return window.sessionStorage;
+  } catch {
+    return null;
   }
-  return sessionStorage.getItem('tally.token') || '';
-}
-
-let token = loadToken();
-
-function setToken(value) {
-  token = value.trim();
-  if (token) sessionStorage.setItem('tally.token', token);
-  else sessionStorage.removeItem('tally.token');
-}
+})();
+let credentials = loadCredentials(storage, params);
 
 // ---- API ----
 
@@ -53,8 +52,9 @@ class APIError extends Error {
 }
 
 async function api(path, { method = 'GET', body } = {}) {
-  const headers = { Accept: 'application/json' };
-  if (token) headers.Authorization = `Bearer ${token}`;
+  // Reads show the subscribe token (or the API key); changes need the API key.
+  const credential = method === 'GET' ? readCredential(credentials) : writeCredential(credentials);
+  const headers = { Accept: 'application/json', ...authorizationHeaders(credential) };
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   let response;
   try {
@@ -79,7 +79,7 @@ async function api(path, { method = 'GET', body } = {}) {
 }
 
 function withToken(url) {
-  return token ? `${url}${url.includes('?') ? '&' : '?'}token=${encodeURIComponent(token)}` : url;
+  return withTokenParameter(url, readCredential(credentials));
 }
 
 function listOf(body, ...keys) {
@@ -286,7 +286,7 @@ function startListSubscription() {
   if (listSubscription) return;
   listSubscription = subscribe('*', {
     server,
-    token,
+    token: readCredential(credentials),
     transports: transports ? transports.filter((t) => t !== 'longpoll') : undefined,
     listPath: '/api/jobs',
     onEvent: onListEvent,
@@ -374,8 +374,29 @@ dropzone.addEventListener('drop', (event) => {
 window.addEventListener('dragover', (event) => event.preventDefault());
 window.addEventListener('drop', (event) => event.preventDefault());
 
-$('opt-token').value = token;
-$('opt-token').addEventListener('change', () => setToken($('opt-token').value));
+function restartReading() {
+  // The list subscription and the job page hold the read credential they started with.
+  if (listSubscription) {
+    listSubscription.unsubscribe();
+    listSubscription = null;
+  }
+  startListSubscription();
+  if (currentView === 'home') loadJobs();
+  if (currentView === 'job' && page.id) {
+    const id = page.id;
+    closeJob();
+    openJob(id);
+  }
+}
+
+for (const [field, which] of [['opt-api-key', 'apiKey'], ['opt-token', 'token']]) {
+  $(field).value = credentials[which];
+  $(field).addEventListener('change', () => {
+    const before = readCredential(credentials);
+    credentials = updateCredential(storage, credentials, which, $(field).value);
+    if (readCredential(credentials) !== before) restartReading();
+  });
+}
 
 function uploadError(text) {
   const node = $('upload-error');
@@ -479,9 +500,7 @@ function upload(file, query, schema) {
     const error = body && body.error ? body.error : {};
     const reason = xhr.status === 413
       ? 'The file is larger than this server accepts.'
-      : xhr.status === 401 || xhr.status === 403
-        ? 'The server refused the upload: set a valid access token in the import options.'
-        : error.message || `The server answered ${xhr.status}.`;
+      : refusalAdvice(xhr.status, error.code, credentials) || error.message || `The server answered ${xhr.status}.`;
     uploadError(`Upload failed: ${reason}`);
   });
   xhr.addEventListener('error', () => {
@@ -495,7 +514,8 @@ function upload(file, query, schema) {
     uploadError('Upload stopped. Nothing was imported.');
   });
   xhr.open('POST', `${server}/api/imports?${query}`);
-  if (token) xhr.setRequestHeader('Authorization', `Bearer ${token}`);
+  const uploadCredential = writeCredential(credentials);
+  if (uploadCredential) xhr.setRequestHeader('Authorization', `Bearer ${uploadCredential}`);
   xhr.setRequestHeader('Accept', 'application/json');
   // Options also go in the form, before the file, so that the server reads them first;
   // the schema goes only there, as it can be longer than a URL should be.
@@ -534,7 +554,8 @@ function openJob(id) {
   $('job-title').textContent = page.job ? page.job.name || page.job.id : id;
   renderJobPage();
   progress.setAttribute('job', id);
-  if (token) progress.setAttribute('token', token);
+  const readToken = readCredential(credentials);
+  if (readToken) progress.setAttribute('token', readToken);
   else progress.removeAttribute('token');
   progress.setAttribute('server', server);
   if (transports) progress.setAttribute('transports', transports.join(','));
@@ -731,7 +752,8 @@ $('job-cancel').addEventListener('click', async () => {
       renderJobPage();
     }
   } catch (error) {
-    showJobAlert('Could not cancel', error.status === 409 ? 'The import had already finished.' : error.message, 'warning');
+    showJobAlert('Could not cancel', error.status === 409 ? 'The import had already finished.'
+      : refusalAdvice(error.status, error.code, credentials) || error.message, 'warning');
   } finally {
     $('job-cancel').disabled = false;
   }
@@ -752,7 +774,7 @@ $('job-retry').addEventListener('click', async () => {
       progress.restart();
     }
   } catch (error) {
-    showJobAlert('Could not retry', error.message, 'failed');
+    showJobAlert('Could not retry', refusalAdvice(error.status, error.code, credentials) || error.message, 'failed');
   } finally {
     $('job-retry').disabled = false;
   }

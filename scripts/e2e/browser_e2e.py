@@ -12,8 +12,9 @@ Scenarios (each prints one PASS line, or FAIL with the reason and the server's l
                   event seen twice;
   slow            a long import: the rate and the ETA the page shows are sane;
   cancel          cancel from the page, with its confirmation dialog, then retry to the end;
-  auth            with tokens required: refused without one, the API key opens the dashboard,
-                  a subscribe token opens the embed page, a token for another job stops it.
+  auth            with tokens required: refused without one, a subscribe token reads but cannot
+                  upload, the API key (its own field) uploads, a subscribe token opens the embed
+                  page, a token for another job stops it.
 
 Usage: browser_e2e.py --tally PATH [--web DIR] [--screenshot docs/dashboard.png] [--only NAME]
 """
@@ -641,9 +642,23 @@ SECRET = "e2e-secret-0123456789abcdef0123456789abcdef"
 API_KEY = "e2e-admin-key-0123456789abcdef"
 
 
+def set_credential(d, field, value):
+    """Types a credential into the dashboard's import options, as a person would."""
+    details = d.find_element(By.CSS_SELECTOR, "details.options")
+    if not details.get_attribute("open"):
+        d.find_element(By.CSS_SELECTOR, "details.options summary").click()
+    box = d.find_element(By.ID, field)
+    box.clear()
+    if value:
+        box.send_keys(value)
+    # The dashboard takes the value on change (when the field loses focus).
+    d.execute_script("arguments[0].dispatchEvent(new Event('change'))", box)
+
+
 def scenario_auth(ctx):
-    """With auth on: no token → a clear refusal, the API key → the dashboard works, a subscribe
-    token for the job → the embed page follows it, a token for another job → a clear stop."""
+    """With auth on: no credential → a clear refusal; a subscribe token for all jobs → the list
+    loads but uploading asks for the API key; the API key → uploads work; a subscribe token for
+    the job → the embed page follows it; a token for another job → a clear stop."""
     b = ctx.browser
     d = ctx.driver
     ctx.server.restart_with(["--token-secret", SECRET, "--api-key", API_KEY])
@@ -651,15 +666,41 @@ def scenario_auth(ctx):
         b.open(ctx.server.url + "/")
         wait_until(lambda: "Could not load the job list" in d.find_element(By.ID, "banner").text, 15,
                    "no message when the server refuses the job list")
-        b.open(ctx.server.url + "/?token=" + API_KEY)
-        wait_until(lambda: not d.find_element(By.ID, "banner").is_displayed(), 15, "the API key did not open the job list")
+        reader = subprocess.run([ctx.args.tally, "token", "--token-secret", SECRET, "--job", "*", "--ttl", "600"],
+                                check=True, capture_output=True, text=True).stdout.strip()
+        b.open(ctx.server.url + "/?token=" + urllib.parse.quote(reader))
+        wait_until(lambda: not d.find_element(By.ID, "banner").is_displayed(), 15, "a subscribe token did not open the job list")
+        check(d.execute_script("return sessionStorage.getItem('tally.apiKey')") is None, "an API key was stored from nowhere")
         path = ctx.file("auth.csv")
         bad = write_csv(path, 3000, 300)
+        details = d.find_element(By.CSS_SELECTOR, "details.options")
+        if not details.get_attribute("open"):
+            d.find_element(By.CSS_SELECTOR, "details.options summary").click()
+        d.find_element(By.ID, "file").send_keys(path)
+        wait_until(lambda: d.find_element(By.ID, "upload-button").is_enabled(), 5, "upload button enabled after choosing a file")
+        d.find_element(By.ID, "upload-button").click()
+        wait_until(lambda: "needs an API key" in d.find_element(By.ID, "upload-error").text, 15,
+                   "an upload with only a subscribe token was not refused with advice")
+
+        d.execute_script("document.getElementById('file').value = ''")
+        set_credential(d, "opt-api-key", API_KEY)
+        check(d.execute_script("return sessionStorage.getItem('tally.apiKey')") == API_KEY, "the API key was not kept for the session")
+        check(d.execute_script("return sessionStorage.getItem('tally.token')") == reader, "the subscribe token was lost")
         job = b.upload(path, table="authed")
         p = b.wait_state("completed", 120)
         check(p["snap"]["failed"] == bad, f"failed {p['snap']['failed']} != {bad}")
         if ctx.websocket:
             check("live:websocket" in p["states"], f"never live over WebSocket with a token: {p['states']}")
+
+        # The API key alone reads too, after a reload of the tab.
+        b.open(ctx.server.url + "/")
+        set_credential(d, "opt-token", "")
+        check(d.execute_script("return sessionStorage.getItem('tally.token')") is None, "a cleared token was kept")
+        b.open(ctx.server.url + "/")
+        check(d.find_element(By.ID, "opt-api-key").get_attribute("value") == API_KEY, "the API key field was not refilled")
+        wait_until(lambda: any(li.get_attribute("data-id") == job for li in d.find_elements(By.CSS_SELECTOR, "#job-list > li")),
+                   15, "the API key alone did not list the job")
+        check(not d.find_element(By.ID, "banner").is_displayed(), "the job list was refused with the API key")
 
         token = subprocess.run([ctx.args.tally, "token", "--token-secret", SECRET, "--job", job, "--ttl", "600"],
                                check=True, capture_output=True, text=True).stdout.strip()
@@ -675,7 +716,7 @@ def scenario_auth(ctx):
         info = d.execute_script("const i = document.getElementById('progress').connectionInfo; return {reason: i.reason, code: i.error && i.error.code};")
         check(info["reason"] == "error" and str(info["code"]).startswith("auth."), f"stop reason {info}")
         check(d.execute_script("return document.getElementById('progress').snapshot") is None, "a wrong token still showed the job")
-        return f"refused without a token, API key and subscribe token accepted, wrong job stopped with {info['code']}"
+        return f"refused without a credential, token reads but cannot upload, API key uploads, wrong job stopped with {info['code']}"
     finally:
         ctx.server.restart_with([])
 
