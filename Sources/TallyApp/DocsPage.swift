@@ -29,6 +29,7 @@ public enum DocsPage {
         out += "<p>Version \(escape(info?["version"]?.stringValue ?? "")) · "
         out += "machine-readable: <a href=\"/openapi.json\"><code>/openapi.json</code></a> (OpenAPI 3.1).</p>\n"
         out += quickStart
+        out += authentication(document)
 
         var operations: [(tag: String, method: String, path: String, operation: JSONValue)] = []
         if case .object(let paths)? = document["paths"] {
@@ -87,6 +88,30 @@ public enum DocsPage {
 
     """
 
+    /// The security schemes and the error responses many routes share.
+    private static func authentication(_ document: JSONValue) -> String {
+        var out = ""
+        if case .object(let schemes)? = document["components"]?["securitySchemes"] {
+            out += "<h2>Authentication</h2>\n<table><tr><th>Scheme</th><th>How</th><th>Description</th></tr>\n"
+            for (name, scheme) in schemes {
+                let how = scheme["type"] == "http" ? "<code>Authorization: Bearer</code>"
+                    : "<code>?\(escape(scheme["name"]?.stringValue ?? ""))=</code>"
+                out += "<tr><td id=\"security-\(escape(name))\"><code>\(escape(name))</code></td><td>\(how)</td>"
+                out += "<td>\(inline(scheme["description"]?.stringValue ?? ""))</td></tr>\n"
+            }
+            out += "</table>\n"
+        }
+        if case .object(let responses)? = document["components"]?["responses"] {
+            out += "<h2>Common errors</h2>\n<table><tr><th>Response</th><th>Meaning</th></tr>\n"
+            for (name, response) in responses {
+                out += "<tr><td id=\"response-\(escape(name))\">\(escape(name))</td>"
+                out += "<td>\(inline(response["description"]?.stringValue ?? ""))</td></tr>\n"
+            }
+            out += "</table>\n"
+        }
+        return out
+    }
+
     private static func anchor(_ operation: JSONValue) -> String {
         escape(operation["operationId"]?.stringValue ?? "")
     }
@@ -96,6 +121,13 @@ public enum DocsPage {
         if let summary = operation["summary"]?.stringValue { out += "<p><strong>\(escape(summary)).</strong> " }
         if let description = operation["description"]?.stringValue { out += inline(description) }
         out += "</p>\n"
+        if case .array(let requirements)? = operation["security"] {
+            let names = requirements.compactMap { requirement -> String? in
+                guard case .object(let members) = requirement, let name = members.first?.0 else { return nil }
+                return "<a href=\"#security-\(escape(name))\"><code>\(escape(name))</code></a>"
+            }
+            out += "<p>Credential: " + (names.isEmpty ? "none" : names.joined(separator: " or ")) + ".</p>\n"
+        }
         if case .array(let parameters)? = operation["parameters"], !parameters.isEmpty {
             out += "<table><tr><th>Parameter</th><th>In</th><th>Type</th><th>Description</th></tr>\n"
             for parameter in parameters {
@@ -115,10 +147,11 @@ public enum DocsPage {
             out += "<table><tr><th>Status</th><th>Meaning</th></tr>\n"
             for (status, response) in responses {
                 var description = response["description"]?.stringValue
-                if description == nil, let target = response["$ref"]?.stringValue {
-                    description = target.split(separator: "/").last.map(String.init)
+                var meaning = inline(description ?? "")
+                if description == nil, let target = response["$ref"]?.stringValue, let name = target.split(separator: "/").last {
+                    meaning = "<a href=\"#response-\(escape(String(name)))\">\(escape(String(name)))</a>"
                 }
-                out += "<tr><td>\(escape(status))</td><td>\(inline(description ?? ""))</td></tr>\n"
+                out += "<tr><td>\(escape(status))</td><td>\(meaning)</td></tr>\n"
             }
             out += "</table>\n"
         }

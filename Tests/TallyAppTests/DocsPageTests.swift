@@ -10,6 +10,11 @@ struct DocsPageTests {
             #expect(html.contains("id=\"\(route.operationID)\""))
         }
         #expect(html.contains("id=\"schema-Job\""))
+        #expect(html.contains("id=\"security-apiKey\"") && html.contains("id=\"security-subscribeTokenQuery\""))
+        #expect(html.contains("id=\"response-Unauthorized\""))
+        #expect(html.contains("<a href=\"#response-Unauthorized\">Unauthorized</a>"))
+        #expect(html.contains("Credential: <a href=\"#security-apiKey\"><code>apiKey</code></a>.</p>"))
+        #expect(html.contains("Credential: none.</p>"))
         #expect(html.contains("<code>{&quot;type&quot;:&quot;subscribe&quot;"))
         #expect(!html.contains("<script"))
         #expect(!html.contains("http://cdn") && !html.contains("https://"))
