@@ -9,6 +9,7 @@ import TallyApp
 private let fanoutUsage = """
     usage: tally bench fanout-server --port P [--rate R] [--duration D] [--expect-conns N]
                                      [--start-delay S] [--max-wait S] [--loops N]
+                                     [--redis URL] [--start-file F]
 
     The server side of Benchmarks/fanout.sh: serves the full application on 127.0.0.1:P
     (no auth, no connection caps, throwaway data directory), creates one external job and,
@@ -20,12 +21,19 @@ private let fanoutUsage = """
     summary line with "events" when done; exits on SIGTERM or SIGINT. --rate 0 never publishes
     (idle-memory runs).
 
+    Two nodes (Benchmarks/fanout-redis.sh): --redis URL shares progress through Redis as
+    `tally serve --redis` does; the server waits (up to --max-wait) for its Redis connection
+    before it says it listens. Subscribers of the other node are not counted by
+    --expect-conns, so --start-file F makes publishing also wait until the file F exists.
+
     """
 
 /// `tally bench fanout-server`: see `fanoutUsage`.
 func runFanoutServer(_ arguments: [String]) -> Int32 {
     var port = 0, rate = 100.0, duration = 10.0, expectConnections = 0, startDelay = 0.0, maxWait = 60.0
     var loops: Int?
+    var redisURL: String?
+    var startFile: String?
     var iterator = arguments.makeIterator()
     while let argument = iterator.next() {
         let value = { iterator.next().flatMap { Double($0) } }
@@ -37,6 +45,8 @@ func runFanoutServer(_ arguments: [String]) -> Int32 {
         case "--start-delay": startDelay = value() ?? -1
         case "--max-wait": maxWait = value() ?? -1
         case "--loops": loops = value().map { Int($0) }
+        case "--redis": redisURL = iterator.next() ?? ""
+        case "--start-file": startFile = iterator.next() ?? ""
         case "-h", "--help":
             printError(fanoutUsage)
             return 0
@@ -46,7 +56,8 @@ func runFanoutServer(_ arguments: [String]) -> Int32 {
         }
     }
     guard (1...65535).contains(port), rate >= 0, rate <= 100_000, duration >= 0, expectConnections >= 0,
-          startDelay >= 0, maxWait >= 0, loops.map({ (1...64).contains($0) }) ?? true else {
+          startDelay >= 0, maxWait >= 0, loops.map({ (1...64).contains($0) }) ?? true,
+          redisURL?.isEmpty != true, startFile?.isEmpty != true else {
         printError(fanoutUsage)
         return 64
     }
@@ -61,6 +72,7 @@ func runFanoutServer(_ arguments: [String]) -> Int32 {
     configuration.dataDirectory = work
     configuration.webRoot = work
     configuration.api.rateLimit = nil
+    configuration.api.redisURL = redisURL
     raiseFanoutDescriptorLimit()
     TerminationSignals.block()
     let application: TallyApplication
@@ -72,6 +84,15 @@ func runFanoutServer(_ arguments: [String]) -> Int32 {
         return 1
     }
     defer { application.shutdown() }
+    if let redis = application.api.redis {
+        // Connected before the job exists, so the other node hears of it from its first event.
+        let waitUntil = monotonicSeconds() + maxWait
+        while redis.isDegraded, monotonicSeconds() < waitUntil { usleep(10_000) }
+        if redis.isDegraded {
+            printError("tally bench fanout-server: Redis is not reachable at \(redisURL ?? "")\n")
+            return 1
+        }
+    }
     let total = 1_000_000
     let created = application.api.jobs.createExternal(body: Array("{\"name\":\"fanout\",\"total\":\(total)}".utf8))
     guard case .success(let response) = created, let id = jobID(in: response.body) else {
@@ -83,6 +104,9 @@ func runFanoutServer(_ arguments: [String]) -> Int32 {
     if rate > 0 {
         let waitUntil = monotonicSeconds() + maxWait
         while application.api.hub.metrics.subscribers < expectConnections, monotonicSeconds() < waitUntil {
+            usleep(10_000)
+        }
+        while let startFile, access(startFile, F_OK) != 0, monotonicSeconds() < waitUntil {
             usleep(10_000)
         }
         usleep(UInt32(startDelay * 1_000_000))
