@@ -122,31 +122,62 @@ public enum RedisReply: Sendable, Equatable {
     }
 }
 
-/// Where to find Redis: `redis://host:port/db` (port 6379 and db 0 by default).
-public struct RedisAddress: Sendable, Equatable {
+/// Where to find Redis: `redis://[[user]:password@]host:port/db` (port 6379 and db 0 by
+/// default). No TLS (loopback or a private network).
+public struct RedisAddress: Sendable, Equatable, CustomStringConvertible {
     public var host: String
     public var port: Int
     public var database: Int
+    /// The ACL user of `AUTH user password` (Redis 6+); nil sends `AUTH password`.
+    public var username: String?
+    /// Sent with `AUTH` on every connection before anything else; nil sends no `AUTH`.
+    public var password: String?
 
-    /// Parses the URL; passwords and TLS are not supported (loopback or a private network).
+    /// Parses the URL; user and password are percent-decoded.
     public init(url: String) throws(RedisError) {
-        guard url.hasPrefix("redis://") else { throw RedisError(.badURL, "expected redis://host:port/db, got '\(url)'") }
+        guard url.hasPrefix("redis://") else {
+            throw RedisError(.badURL, "expected redis://host:port/db, got '\(RedisAddress.redacted(url))'")
+        }
         var rest = Substring(url.dropFirst("redis://".count))
         var database = 0
+        // The credentials may hold '/' or ':'; the host part ends at the last '@'.
+        var credentials: Substring?
+        if let at = rest.lastIndex(of: "@") {
+            credentials = rest[..<at]
+            rest = rest[rest.index(after: at)...]
+        }
         if let slash = rest.firstIndex(of: "/") {
             let db = rest[rest.index(after: slash)...]
             if !db.isEmpty {
-                guard let n = Int(db), n >= 0, n < 1 << 16 else { throw RedisError(.badURL, "bad database number in '\(url)'") }
+                guard let n = Int(db), n >= 0, n < 1 << 16 else {
+                    throw RedisError(.badURL, "bad database number in '\(RedisAddress.redacted(url))'")
+                }
                 database = n
             }
             rest = rest[..<slash]
         }
-        if rest.contains("@") { throw RedisError(.badURL, "Redis passwords are not supported ('\(url)')") }
+        if let credentials {
+            // `user:password`, `:password`, or `password` alone (as redis-cli -u reads it).
+            let user: Substring?, secret: Substring
+            if let colon = credentials.firstIndex(of: ":") {
+                user = credentials[..<colon]
+                secret = credentials[credentials.index(after: colon)...]
+            } else {
+                user = nil
+                secret = credentials
+            }
+            guard let password = RedisAddress.percentDecoded(secret), !password.isEmpty,
+                  let name = user.map({ RedisAddress.percentDecoded($0) }) ?? .some(nil) else {
+                throw RedisError(.badURL, "bad credentials in '\(RedisAddress.redacted(url))'")
+            }
+            self.username = name?.isEmpty == false ? name : nil
+            self.password = password
+        }
         var host = String(rest)
         var port = 6379
         if let colon = rest.lastIndex(of: ":") {
             guard let p = Int(rest[rest.index(after: colon)...]), (1...65535).contains(p) else {
-                throw RedisError(.badURL, "bad port in '\(url)'")
+                throw RedisError(.badURL, "bad port in '\(RedisAddress.redacted(url))'")
             }
             port = p
             host = String(rest[..<colon])
@@ -156,5 +187,47 @@ public struct RedisAddress: Sendable, Equatable {
         self.host = host
         self.port = port
         self.database = database
+    }
+
+    /// `host:port/db`, never the password (for logs).
+    public var description: String { "\(host):\(port)/\(database)" }
+
+    /// The `AUTH` command for these credentials, nil without a password.
+    var authCommand: [[UInt8]]? {
+        guard let password else { return nil }
+        if let username { return [Array("AUTH".utf8), Array(username.utf8), Array(password.utf8)] }
+        return [Array("AUTH".utf8), Array(password.utf8)]
+    }
+
+    /// The URL with its password replaced by `***`, for error messages.
+    public static func redacted(_ url: String) -> String {
+        let scheme = "redis://"
+        guard url.hasPrefix(scheme), let at = url.lastIndex(of: "@") else { return url }
+        let credentials = url.dropFirst(scheme.count)[..<at]
+        let user = credentials.firstIndex(of: ":").map { String(credentials[..<$0]) + ":" } ?? ""
+        return scheme + user + "***" + String(url[at...])
+    }
+
+    private static func percentDecoded(_ text: Substring) -> String? {
+        var bytes: [UInt8] = []
+        var iterator = Array(text.utf8).makeIterator()
+        while let byte = iterator.next() {
+            guard byte == UInt8(ascii: "%") else {
+                bytes.append(byte)
+                continue
+            }
+            guard let high = iterator.next().flatMap(hexValue), let low = iterator.next().flatMap(hexValue) else { return nil }
+            bytes.append(high << 4 | low)
+        }
+        return String(validating: bytes, as: UTF8.self)
+    }
+
+    private static func hexValue(_ byte: UInt8) -> UInt8? {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
+        default: nil
+        }
     }
 }

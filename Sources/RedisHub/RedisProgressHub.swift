@@ -55,8 +55,9 @@ public final class RedisProgressHub: ProgressHub, @unchecked Sendable {
     /// Jobs of other nodes this node follows (not finished): their latest applied seq.
     private var followed: [String: UInt64] = [:]
     private var catchingUp: Set<String> = []
+    private var authRefusalLogged = false
 
-    /// Connects to Redis at `url` (`redis://host:port/db`) from `loop`. Throws when hiredis
+    /// Connects to Redis at `url` (`redis://[[user]:password@]host:port/db`) from `loop`. Throws when hiredis
     /// cannot be loaded or the URL is bad; an unreachable Redis is not an error (the hub starts
     /// degraded and keeps trying).
     public init(url: String, local: LocalProgressHub, loop: EventLoop, nodeID: String,
@@ -134,14 +135,15 @@ public final class RedisProgressHub: ProgressHub, @unchecked Sendable {
         let subscriber = RedisConnection(library: library, loop: loop)
         self.commands = commands
         self.subscriber = subscriber
+        let auth = address.authCommand
+        // With a password, a connection counts as up once Redis accepted its AUTH (the
+        // subscriber's once its SUBSCRIBE is confirmed), not when the socket connects.
         commands.onConnected = { [unowned self] in
-            commandsUp = true
-            logger.info("redis.connected", ["role": "commands", "redis": "\(address.host):\(address.port)"])
-            updateHealth()
-            resendUnstored()
+            if auth == nil { commandsReady() }
         }
         commands.onDisconnected = { [unowned self] message in lost("commands", message) }
         subscriber.onConnected = { [unowned self] in
+            guard auth == nil else { return }
             subscriberUp = true
             updateHealth()
         }
@@ -153,12 +155,43 @@ public final class RedisProgressHub: ProgressHub, @unchecked Sendable {
             lost("connect", error.message)
             return
         }
+        if let auth {
+            // Queued first, so hiredis writes it before anything else once connected.
+            commands.send(auth) { [weak self] reply in self?.authenticated(reply, role: "commands") }
+            subscriber.send(auth) { [weak self] reply in self?.authenticated(reply, role: "subscriber") }
+        }
         if address.database != 0 {
             commands.send([Array("SELECT".utf8), Array(String(address.database).utf8)])
         }
         // Pub/sub channels are global in Redis: the channel name carries the database so
         // deployments sharing one Redis on different databases stay apart.
         subscriber.subscribe(prefix + "events:\(address.database)") { [unowned self] reply in received(reply) }
+    }
+
+    private func commandsReady() {
+        commandsUp = true
+        logger.info("redis.connected", ["role": "commands", "redis": address.description])
+        updateHealth()
+        resendUnstored()
+    }
+
+    /// The answer to `AUTH`: a refusal is a lost connection (retried with backoff, as a
+    /// password may be changed on the server), logged once until a connection succeeds.
+    private func authenticated(_ reply: RedisReply, role: String) {
+        switch reply {
+        case .status:
+            authRefusalLogged = false
+            if role == "commands" { commandsReady() }
+        case .error(let message):
+            if !authRefusalLogged {
+                logger.error("redis.auth_failed", ["redis": address.description, "message": message])
+                authRefusalLogged = true
+            }
+            lost(role, "AUTH refused: " + message)
+        default:
+            // The connection ended first; its disconnect callback reports that.
+            break
+        }
     }
 
     private func lost(_ role: String, _ message: String) {

@@ -30,7 +30,8 @@ options:
 scale-out (README, "Running several nodes"):
   --sink URL               imports write into PostgreSQL (postgres://USER@HOST:PORT/DB; the
                            password in PGPASSWORD) instead of the embedded SQLite store
-  --redis URL              share progress with other nodes through Redis (redis://HOST:PORT/DB;
+  --redis URL              share progress with other nodes through Redis (redis://HOST:PORT/DB,
+                           redis://:PASSWORD@HOST:PORT/DB or redis://USER:PASSWORD@…;
                            needs libhiredis0.14)
   --node-id NAME           this node's name in import leases (default: kept in the data dir)
   --lease S                seconds an import's lease outlives its node's last commit before

@@ -10,10 +10,13 @@ final class RedisTestServer {
     static var isAvailable: Bool { binary != nil && FileManager.default.fileExists(atPath: "/usr/lib/x86_64-linux-gnu/" + Hiredis.libraryName) }
 
     let port: Int
+    /// Extra configuration (`--requirepass`, `--user`).
+    let options: [String]
     private var process: Process?
 
-    init() throws {
+    init(options: [String] = []) throws {
         port = RedisTestServer.freePort()
+        self.options = options
         try start()
     }
 
@@ -21,10 +24,13 @@ final class RedisTestServer {
 
     var url: String { "redis://127.0.0.1:\(port)/0" }
 
+    /// The URL with credentials, e.g. `:password` or `user:password` (already percent-encoded).
+    func url(credentials: String) -> String { "redis://\(credentials)@127.0.0.1:\(port)/0" }
+
     func start() throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: RedisTestServer.binary ?? "/usr/bin/redis-server")
-        process.arguments = ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        process.arguments = ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"] + options
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
@@ -166,13 +172,61 @@ struct RedisProgressHubTests {
         #expect(b.seqs("blip") == Array(1...13))
     }
 
+    @Test func aPasswordProtectedRedisIsSharedWithAuth() throws {
+        // A password with characters a URL must encode: '/', ':', '@' and a space.
+        let redis = try RedisTestServer(options: ["--requirepass", "s3cret/:@ x"])
+        let url = redis.url(credentials: ":s3cret%2F%3A%40%20x")
+        let a = try TestNode("a", url: url)
+        let b = try TestNode("b", url: url)
+        defer { a.stop(); b.stop() }
+        #expect(waitUntil { !a.hub.isDegraded && !b.hub.isDegraded })
+        for seq in 1...5 { try a.hub.publish(update("auth", UInt64(seq))) }
+        #expect(waitUntil { b.hub.latest(job: "auth")?.seq == 5 })
+        #expect(b.seqs("auth") == Array(1...5))
+    }
+
+    @Test func anACLUserAuthenticatesWithItsName() throws {
+        let redis = try RedisTestServer(options: ["--user", "default", "off", "--user", "tally", "on", ">pw", "~*", "&*", "+@all"])
+        let a = try TestNode("a", url: redis.url(credentials: "tally:pw"))
+        let b = try TestNode("b", url: redis.url(credentials: "tally:pw"))
+        defer { a.stop(); b.stop() }
+        #expect(waitUntil { !a.hub.isDegraded && !b.hub.isDegraded })
+        try a.hub.publish(update("acl", 1))
+        try a.hub.publish(update("acl", 2, state: "completed"))
+        #expect(waitUntil { b.hub.latest(job: "acl")?.seq == 2 })
+    }
+
+    /// A refused password or no password at all: the node stays degraded (retrying), and its
+    /// own hub keeps working.
+    @Test func aWrongPasswordLeavesTheNodeDegraded() throws {
+        let redis = try RedisTestServer(options: ["--requirepass", "right"])
+        let wrong = try TestNode("wrong", url: redis.url(credentials: ":wrong"))
+        let none = try TestNode("none", url: redis.url)
+        defer { wrong.stop(); none.stop() }
+        usleep(700_000)
+        #expect(wrong.hub.isDegraded)
+        #expect(none.hub.isDegraded)
+        try wrong.hub.publish(update("local", 1))
+        #expect(wrong.hub.latest(job: "local")?.seq == 1)
+    }
+
     @Test func rejectsBadURLs() throws {
         #expect(throws: RedisError.self) { try RedisAddress(url: "http://x") }
         #expect(throws: RedisError.self) { try RedisAddress(url: "redis://h:0/1") }
-        #expect(throws: RedisError.self) { try RedisAddress(url: "redis://user:pw@h:1/1") }
+        #expect(throws: RedisError.self) { try RedisAddress(url: "redis://:@h:1/1") }
+        #expect(throws: RedisError.self) { try RedisAddress(url: "redis://:bad%zz@h:1/1") }
         let local = try RedisAddress(url: "redis://localhost:7000/3")
         #expect(local.host == "127.0.0.1" && local.port == 7000 && local.database == 3)
+        #expect(local.password == nil && local.username == nil)
         let plain = try RedisAddress(url: "redis://10.0.0.2")
         #expect(plain.host == "10.0.0.2" && plain.port == 6379 && plain.database == 0)
+        let user = try RedisAddress(url: "redis://user:p%40ss@h:1/1")
+        #expect(user.username == "user" && user.password == "p@ss" && user.host == "h" && user.port == 1 && user.database == 1)
+        let secret = try RedisAddress(url: "redis://:pw@10.0.0.2:6380")
+        #expect(secret.username == nil && secret.password == "pw" && secret.port == 6380)
+        #expect(!secret.description.contains("pw"))
+        #expect(RedisAddress.redacted("redis://user:pw@h:1/1") == "redis://user:***@h:1/1")
+        #expect(RedisAddress.redacted("redis://:pw@h") == "redis://:***@h")
+        #expect(RedisAddress.redacted("redis://h:1") == "redis://h:1")
     }
 }

@@ -1,7 +1,8 @@
 # Throwaway PostgreSQL and Redis servers for tests, on loopback, in temporary directories.
 # Source this file; every function cleans up after itself through stop_services.
 #   start_postgres DIR   sets PG_PORT and PG_URL (database "tally", user "tally", trust auth)
-#   start_redis DIR      sets REDIS_PORT and REDIS_URL
+#   start_redis DIR      sets REDIS_PORT and REDIS_URL (with REDIS_PASSWORD set, the server
+#                        requires it and REDIS_URL carries it: redis://:PASSWORD@…)
 #   stop_services        stops whatever was started (call it from an EXIT trap)
 
 PG_BIN=${PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)}
@@ -59,13 +60,18 @@ start_redis() {
     mkdir -p "$dir"
     REDIS_DIR=$dir
     REDIS_PORT=${REDIS_PORT:-$(free_port)}
+    local auth=() credentials=""
+    if [ -n "${REDIS_PASSWORD:-}" ]; then
+        auth=(--requirepass "$REDIS_PASSWORD")
+        credentials=":$(python3 -c 'import sys,urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$REDIS_PASSWORD")@"
+    fi
     redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no --dir "$dir" \
-        --daemonize yes --pidfile "$dir/redis.pid" --logfile "$dir/redis.log"
+        --daemonize yes --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" "${auth[@]}"
     for _ in $(seq 1 100); do
-        redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break
+        REDISCLI_AUTH=${REDIS_PASSWORD:-} redis-cli -p "$REDIS_PORT" ping 2>/dev/null | grep -q PONG && break
         sleep 0.05
     done
-    REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"
+    REDIS_URL="redis://${credentials}127.0.0.1:$REDIS_PORT/0"
     export REDIS_PORT REDIS_URL
 }
 
