@@ -380,6 +380,7 @@ final class ImportRun {
     private func record(_ error: JobRowError, _ c: Connection) throws {
         if storedErrors < configuration.maxStoredRowErrors {
             try store.insertRowError(error, job: snapshot.id, in: c)
+            sink.recordError(error)
             storedErrors += 1
         }
     }

@@ -162,13 +162,41 @@ public final class ImportService: @unchecked Sendable {
         return try store.job(id)
     }
 
-    /// Jobs, newest first.
+    /// Jobs, newest first. With a server-wide PostgreSQL sink, the imports other nodes recorded
+    /// there are listed too (`sharedImport`); this node's own record of a job wins. When that
+    /// database cannot be reached, the list is this node's alone.
     public func jobs(state: JobState? = nil, page: Page = Page()) throws -> [JobSnapshot] {
-        try store.jobs(state: state, page: page)
+        // Pages deeper than the store's largest page are this node's alone.
+        let depth = page.offset + page.limit
+        guard sharesImports, depth <= 1000 else { return try store.jobs(state: state, page: page) }
+        let mine = try store.jobs(state: state, page: Page(limit: depth, offset: 0))
+        guard let shared = try? sharedImports(state: state, limit: depth) else { return Array(mine.dropFirst(page.offset)) }
+        // The first `depth` of each list hold the first `depth` of both together.
+        var merged = mine
+        for job in shared where try store.job(job.id) == nil { merged.append(job) }
+        merged.sort { $0.createdAt != $1.createdAt ? $0.createdAt > $1.createdAt : $0.id < $1.id }
+        return Array(merged.dropFirst(page.offset).prefix(page.limit))
     }
 
-    /// A job's row errors in file order.
+    /// A job's row errors in file order. An import into the server-wide PostgreSQL database
+    /// has them there, from every node that ran it; otherwise they are in this node's store.
     public func errors(_ id: String, page: Page = Page()) throws -> [JobRowError] {
+        let local = try store.database.read { c in try store.importRecord(id, in: c) }
+        let usesShared: Bool
+        if let local {
+            if case .postgres(let url) = try SinkKind(local.options.sink ?? configuration.sink) {
+                usesShared = url == sharedDatabaseURL
+            } else {
+                usesShared = false
+            }
+        } else {
+            usesShared = true
+        }
+        if usesShared, let shared = try sharedErrors(id, page: page) {
+            // An import that ran before the database kept row errors has them here only.
+            if shared.isEmpty, page.offset == 0, local != nil { return try store.errors(job: id, page: page) }
+            return shared
+        }
         guard try store.job(id) != nil else { throw ImportError(.notFound, "No job with id '\(id)'.") }
         return try store.errors(job: id, page: page)
     }

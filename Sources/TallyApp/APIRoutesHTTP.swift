@@ -63,7 +63,8 @@ extension APIContext {
     }
 
     /// Runs `work` off the loop (it writes to the store) and answers when it is done.
-    func respondLater(_ responder: HTTPResponder, _ work: @escaping @Sendable () -> Result<APIResponse, APIError>) {
+    func respondLater(_ responder: HTTPResponder, extra: [(String, String)] = [],
+                      _ work: @escaping @Sendable () -> Result<APIResponse, APIError>) {
         let parked = responder.deferResponse()
         let metrics = self.metrics
         blocking.async {
@@ -73,8 +74,20 @@ extension APIContext {
             case .success(let value): response = value.http
             case .failure(let error): response = error.http
             }
+            response.headers += extra.map { (name: $0.0, value: $0.1) }
             metrics.countResponse(status: response.status)
             parked.complete(response)
+        }
+    }
+
+    /// Answers a read: on the loop when it only reads the local store, off it when it may
+    /// also ask the shared PostgreSQL database (other nodes' imports).
+    func respondReading(_ responder: HTTPResponder, extra: [(String, String)],
+                        _ work: @escaping @Sendable () -> Result<APIResponse, APIError>) {
+        if imports.sharesImports {
+            respondLater(responder, extra: extra, work)
+        } else {
+            respond(responder, work(), extra: extra)
         }
     }
 
@@ -109,7 +122,9 @@ func registerAPIRoutes(on routes: inout RouteRecorder, api: APIContext, context:
     }
     routes.add(.GET, "/api/jobs") { request, responder in
         guard let extra = api.admit(request, responder) else { return }
-        api.respond(responder, api.jobs.list(query: { request.query($0) }), extra: extra)
+        let query: [String: String] = ["state": request.query("state"), "limit": request.query("limit"),
+                                       "offset": request.query("offset")].compactMapValues { $0 }
+        api.respondReading(responder, extra: extra) { api.jobs.list { query[$0] } }
     }
     routes.add(.POST, "/api/jobs", body: .buffered(maxBytes: 256 * 1024)) { request, responder in
         let body = request.body
@@ -119,7 +134,7 @@ func registerAPIRoutes(on routes: inout RouteRecorder, api: APIContext, context:
         guard let extra = api.admit(request, responder) else { return }
         switch JobsAPI.validID(request.parameters["id"]) {
         case .failure(let error): api.respond(responder, .failure(error), extra: extra)
-        case .success(let id): api.respond(responder, api.jobs.job(id), extra: extra)
+        case .success(let id): api.respondReading(responder, extra: extra) { api.jobs.job(id) }
         }
     }
     routes.add(.GET, "/api/jobs/{id}/errors") { request, responder in

@@ -51,8 +51,10 @@ public struct JobsAPI: Sendable {
         if let event = hub.latest(job: id), event.isTerminal { return .success(.json(event.snapshot)) }
         return Self.run { () throws -> APIResponse in
             guard let snapshot = try imports.job(id) else {
-                // Another node's job, known here through the Redis hub only.
+                // Another node's job, known here through the Redis hub, or from the shared
+                // PostgreSQL database (an import this node never heard of).
                 if let event = hub.latest(job: id) { return .json(event.snapshot) }
+                if let shared = try imports.sharedImport(id) { return .json(shared.json) }
                 throw APIError.jobNotFound(id)
             }
             return .json(snapshot.json)
@@ -76,7 +78,13 @@ public struct JobsAPI: Sendable {
             writer.raw("{\"jobs\":[")
             for (index, job) in jobs.prefix(limit).enumerated() {
                 if index > 0 { writer.comma() }
-                writer.raw(json: job.json)
+                // Another node's import (seq 0, from the shared database): the hub's snapshot
+                // when it heard the job through Redis is fresher.
+                if job.seq == 0, let event = hub.latest(job: job.id), state.map({ $0.rawValue == event.state }) ?? true {
+                    writer.raw(json: event.snapshot)
+                } else {
+                    writer.raw(json: job.json)
+                }
             }
             writer.raw("],\"next\":")
             if jobs.count > limit {

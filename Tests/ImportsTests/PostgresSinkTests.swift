@@ -100,6 +100,41 @@ struct PostgresSinkTests {
         #expect(try PostgresTestServer.value("SELECT count(*) FROM \(table)") == String(rows - bad))
         #expect(try PostgresTestServer.value("SELECT count(DISTINCT id) FROM \(table)") == String(rows - bad))
         #expect(try service.errors(job.id, page: Page(limit: 1000)).count == bad)
+        // Each batch's row errors committed with it: once each in PostgreSQL despite the kills.
+        #expect(try PostgresTestServer.value("SELECT count(DISTINCT line) || ' ' || count(*) FROM tally_import_errors WHERE job_id = $1",
+                                             [job.id]) == "\(bad) \(bad)")
+    }
+
+    /// Two nodes share the PostgreSQL sink: the second lists the first one's import, with its
+    /// counts, and its row errors, which it never had in its own store.
+    @Test func anotherNodeSeesTheImportsAndRowErrorsOfTheSharedDatabase() throws {
+        let table = PostgresTestServer.uniqueTable("shared")
+        let dirA = ImportTempDirectory(), dirB = ImportTempDirectory()
+        let file = dirA.write("shared.csv", numberedCSV(rows: 400, badEvery: 40))
+        let a = try makeService(dirA) { $0.sink = url }
+        let b = try makeService(dirB) { $0.sink = url }
+        let job = try a.submit(path: file, options: ImportOptions(table: table, schema: numberedSchema, batchSize: 64))
+        #expect(try waitForEnd(a, job.id)?.state == .completed)
+        #expect(try b.store.job(job.id) == nil)
+        let seen = try #require(try b.sharedImport(job.id))
+        #expect(seen.state == .completed && seen.processed == 400 && seen.succeeded == 390 && seen.failed == 10)
+        #expect(seen.table == table && seen.kind == .import)
+        #expect(try b.jobs(page: Page(limit: 1000)).contains { $0.id == job.id })
+        #expect(try b.jobs(state: .completed, page: Page(limit: 1000)).contains { $0.id == job.id })
+        #expect(try !b.jobs(state: .failed, page: Page(limit: 1000)).contains { $0.id == job.id })
+        let errors = try b.errors(job.id, page: Page(limit: 100))
+        #expect(errors == (try a.errors(job.id, page: Page(limit: 100))))
+        #expect(errors.map(\.line) == (1...10).map { $0 * 40 + 1 })
+        #expect(try b.errors(job.id, page: Page(limit: 3, offset: 8)).count == 2)
+        // A job of B's own store comes first when newer, and paging walks both lists.
+        let own = try b.submit(path: dirB.write("own.csv", numberedCSV(rows: 5)),
+                               options: ImportOptions(table: PostgresTestServer.uniqueTable("own")))
+        #expect(try waitForEnd(b, own.id)?.state == .completed)
+        let firstTwo = try b.jobs(page: Page(limit: 2)).map(\.id)
+        #expect(firstTwo.first == own.id)
+        let secondPage = try b.jobs(page: Page(limit: 1, offset: 1)).map(\.id)
+        #expect(secondPage == [firstTwo[1]])
+        #expect(throws: ImportError.self) { try b.errors("j_unknown_\(UInt32.random(in: 0...UInt32.max))", page: Page()) }
     }
 
     /// The job store committed a batch that PostgreSQL never did (a crash between the two

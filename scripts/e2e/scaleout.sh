@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Several nodes, end to end, on loopback: a real redis-server, a real PostgreSQL (initdb into a
-# temporary directory) and two `tally serve` nodes sharing them and one spool directory.
+# temporary directory) and two `tally serve` nodes sharing them and one spool directory. Redis
+# requires a password (`redis://:PASSWORD@host:port/0`).
 #   1. a CSV is uploaded to node A; node B follows it live over WebSocket and long-polling,
 #      node A over long-polling;
 #   2. Redis is killed and restarted (empty) mid-import: every watcher goes on without a gap;
 #   3. node A is killed with SIGKILL mid-import: node B takes the import over once A's lease
 #      expires and finishes it from the PostgreSQL checkpoint;
-#   4. the watchers on B saw every seq once, in order, ending with `completed`, the same events
+#   4. with A dead, B lists the jobs of the shared database and their row errors (those A and
+#      B recorded of the taken-over import, once each);
+#   5. the watchers on B saw every seq once, in order, ending with `completed`, the same events
 #      on both transports and the same as A's watcher up to A's death; the table holds exactly
 #      the valid rows, each once.
 #   scripts/e2e/scaleout.sh [ROWS]
@@ -20,6 +23,8 @@ if ! command -v redis-server >/dev/null || ! ldconfig -p | grep 'libhiredis.so.0
     exit 0
 fi
 rows=${1:-1000000}
+# Redis requires a password here, so the nodes' AUTH is exercised too.
+export REDIS_PASSWORD="e2e pass/:@"
 work=$(mktemp -d)
 pids=()
 cleanup() {
@@ -51,7 +56,21 @@ start_node() {  # name port
 }
 start_node a "$port_a"
 start_node b "$port_b"
-echo "nodes: A on $port_a, B on $port_b; Redis $REDIS_URL; PostgreSQL $PG_URL"
+echo "nodes: A on $port_a, B on $port_b; Redis on $REDIS_PORT (with a password); PostgreSQL $PG_URL"
+
+# A small import finished on A alone: later, with A dead, B lists it and its row errors from
+# the shared PostgreSQL database.
+schema='{"columns":[{"name":"id","type":"integer","required":true,"unique":true},{"name":"name","type":"text"},{"name":"amount","type":"integer"}]}'
+schema_q=$(python3 -c 'import sys,urllib.parse; print(urllib.parse.quote(sys.argv[1]))' "$schema")
+printf 'id,name,amount\n1,a,10\n2,b,oops\n3,c,30\n4,d,nope\n5,e,50\n' > "$work/small.csv"
+small=$(curl -sf -X POST -H 'Content-Type: text/csv' --data-binary @"$work/small.csv" \
+    "http://127.0.0.1:$port_a/api/imports?name=small.csv&table=scaleout_small&schema=$schema_q" \
+    | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])') || fail "small upload to node A refused"
+for _ in $(seq 1 100); do
+    curl -sf "http://127.0.0.1:$port_a/api/jobs/$small" | grep -q '"state":"completed"' && break
+    sleep 0.1
+done
+curl -sf "http://127.0.0.1:$port_a/api/jobs/$small" | grep -q '"state":"completed"' || fail "the small import did not complete on A"
 
 # Every 1000th row has a bad amount.
 awk -v n="$rows" 'BEGIN {
@@ -59,9 +78,8 @@ awk -v n="$rows" 'BEGIN {
     for (i = 1; i <= n; i++) printf "%d,name %d,%s\n", i, i, (i % 1000 == 0) ? "bad" : i * 3
 }' > "$work/data.csv"
 valid=$((rows - rows / 1000))
-schema='{"columns":[{"name":"id","type":"integer","required":true,"unique":true},{"name":"name","type":"text"},{"name":"amount","type":"integer"}]}'
 answer=$(curl -sf -X POST -H 'Content-Type: text/csv' --data-binary @"$work/data.csv" \
-    "http://127.0.0.1:$port_a/api/imports?name=scaleout.csv&table=scaleout&schema=$(python3 -c 'import sys,urllib.parse; print(urllib.parse.quote(sys.argv[1]))' "$schema")") \
+    "http://127.0.0.1:$port_a/api/imports?name=scaleout.csv&table=scaleout&schema=$schema_q") \
     || fail "upload to node A refused"
 job=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])' <<<"$answer")
 echo "job $job uploaded to A ($(date +%T))"
@@ -134,4 +152,24 @@ PY
 [ "$(psql_value "SELECT count(DISTINCT id) FROM scaleout")" = "$valid" ] || fail "duplicate rows"
 [ "$(psql_value "SELECT state || ' ' || (owner IS NULL)::text FROM tally_import_checkpoints WHERE job_id = '$job'")" = "completed true" ] \
     || fail "checkpoint $(psql_value "SELECT state, owner FROM tally_import_checkpoints WHERE job_id = '$job'")"
+
+# Jobs and row errors of the shared database, asked of B with A dead.
+curl -sf "http://127.0.0.1:$port_b/api/jobs?limit=100" | python3 -c '
+import json, sys
+jobs = {j["id"]: j for j in json.load(sys.stdin)["jobs"]}
+small, big = sys.argv[1], sys.argv[2]
+assert small in jobs and big in jobs, f"B lists {list(jobs)}"
+assert jobs[small]["state"] == "completed" and jobs[small]["failed"] == 2, jobs[small]
+assert jobs[big]["state"] == "completed", jobs[big]
+' "$small" "$job" || fail "B does not list the jobs of the shared database"
+curl -sf "http://127.0.0.1:$port_b/api/jobs/$small" | grep -q '"state":"completed"' || fail "B does not answer A's job"
+small_errors=$(curl -sf "http://127.0.0.1:$port_b/api/jobs/$small/errors" | python3 -c 'import json,sys; print(" ".join(str(e["line"]) for e in json.load(sys.stdin)["errors"]))')
+[ "$small_errors" = "3 5" ] || fail "B lists the row errors of A's import at lines '$small_errors', expected '3 5'"
+# The big import's errors: those A recorded before it died and those B recorded after, once each.
+big_errors=$(curl -sf "http://127.0.0.1:$port_b/api/jobs/$job/errors?format=csv" | tail -n +2 | cut -d, -f1 | sort -n | uniq | wc -l)
+all_errors=$(curl -sf "http://127.0.0.1:$port_b/api/jobs/$job/errors?format=csv" | tail -n +2 | wc -l)
+[ "$big_errors" = $((rows / 1000)) ] && [ "$all_errors" = "$big_errors" ] \
+    || fail "B lists $all_errors row errors ($big_errors lines) of the taken-over import, expected $((rows / 1000)) once each"
+echo "shared store: B lists A's jobs and row errors ($((rows / 1000)) of the taken-over import, once each)"
+
 echo "scaleout: ok ($valid rows once each in PostgreSQL; A killed, B finished; Redis restarted without a gap)"

@@ -22,6 +22,9 @@ protocol ImportSink: AnyObject {
     /// Writes the row the plan just validated. Returns a rejection when the sink refuses this
     /// row alone (a constraint of an existing table); the import records it and goes on.
     func write(_ row: CSVRecord, plan: TablePlan, in c: Connection) throws -> SinkRejection?
+    /// Keeps a row error of the current batch where every node can read it (the PostgreSQL
+    /// sink commits it with the batch); the SQLite sink has the job store's copy already.
+    func recordError(_ error: JobRowError)
     /// Makes the rows written since the last commit durable together with `checkpoint` and the
     /// job's `state`; called right after the job store committed the same batch.
     func commit(_ checkpoint: Checkpoint, state: JobState) throws
@@ -29,6 +32,10 @@ protocol ImportSink: AnyObject {
     var committedCheckpoint: Checkpoint? { get }
     /// Abandons rows written since the last commit, and lets go of connections.
     func close()
+}
+
+extension ImportSink {
+    func recordError(_ error: JobRowError) {}
 }
 
 /// A row the sink refused, recorded as a row error with `code`.

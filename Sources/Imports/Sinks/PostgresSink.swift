@@ -17,6 +17,11 @@ import Storage
 /// so every row lands exactly once and every row error is stored once. The event of a batch is
 /// published only after both commits.
 ///
+/// ## Row errors
+/// Each batch's row errors go into `tally_import_errors` in the batch's transaction too, so the
+/// database holds every row error of the import once, whichever nodes ran it, and any node
+/// sharing the database lists them (`ImportService.errors`).
+///
 /// ## Ownership
 /// The checkpoint row also carries a lease (`owner`, `lease_until`): `open` claims it when it
 /// is free, already ours or expired, and every commit renews it *only if we still own it*. A
@@ -35,9 +40,13 @@ final class PostgresSink: ImportSink {
     private(set) var committed = Checkpoint()
     var committedCheckpoint: Checkpoint? { committed }
     private var copyBuffer: Int
+    /// Row errors of the open batch, written at its commit.
+    private var pendingErrors: [JobRowError] = []
 
     /// The table of checkpoints and leases, one row per import written to this database.
     static let checkpointTable = "tally_import_checkpoints"
+    /// The row errors of the imports written to this database.
+    static let errorTable = "tally_import_errors"
 
     init(url: String, owner: String, leaseSeconds: Int, copyBuffer: Int = 1 << 18) {
         self.url = url
@@ -77,6 +86,18 @@ final class PostgresSink: ImportSink {
                   updated_at timestamptz NOT NULL DEFAULT now()
                 )
                 """)
+            try c.execute("""
+                CREATE TABLE IF NOT EXISTS \(Self.errorTable) (
+                  id bigserial PRIMARY KEY,
+                  job_id text NOT NULL,
+                  line bigint NOT NULL,
+                  column_name text,
+                  code text NOT NULL,
+                  message text NOT NULL,
+                  raw text
+                )
+                """)
+            try c.execute("CREATE INDEX IF NOT EXISTS \(Self.errorTable)_by_job ON \(Self.errorTable) (job_id, id)")
             try c.execute("COMMIT")
         }
         let options = String(decoding: (try? JSONEncoder().encode(record.options)) ?? Data(), as: UTF8.self)
@@ -103,6 +124,11 @@ final class PostgresSink: ImportSink {
         if let header = row[5] { cp.header = try? JSONDecoder().decode([String].self, from: Data(header.utf8)) }
         if let d = row[6].flatMap({ Int($0) }), let byte = UInt8(exactly: d) { cp.delimiter = byte }
         if cp.header == nil || cp.delimiter == nil { cp = Checkpoint() }
+        // Row errors past the checkpoint are of rows about to be read again (none when every
+        // batch committed its errors with its checkpoint; all of them when starting over).
+        try wrap { () throws(PostgresError) in
+            _ = try c.query("DELETE FROM \(Self.errorTable) WHERE job_id = $1 AND line >= $2", [job, String(cp.line)])
+        }
         committed = cp
         return cp
     }
@@ -144,9 +170,14 @@ final class PostgresSink: ImportSink {
         return nil
     }
 
+    func recordError(_ error: JobRowError) {
+        pendingErrors.append(error)
+    }
+
     func commit(_ checkpoint: Checkpoint, state: JobState) throws {
         let pg = try begin()
         try endCopy()
+        try writeErrors(pg)
         let header = checkpoint.header.map { String(decoding: (try? JSONEncoder().encode($0)) ?? Data("[]".utf8), as: UTF8.self) }
         let updated = try wrap { () throws(PostgresError) -> PostgresRows in
             try pg.query("""
@@ -171,6 +202,7 @@ final class PostgresSink: ImportSink {
     }
 
     func close() {
+        pendingErrors.removeAll()
         connection?.rollbackQuietly()
         connection = nil
         transactionOpen = false
@@ -232,6 +264,31 @@ final class PostgresSink: ImportSink {
         encoder.removeAll()
     }
 
+    /// The batch's row errors, by `COPY` into the open transaction.
+    private func writeErrors(_ pg: PostgresConnection) throws {
+        guard !pendingErrors.isEmpty else { return }
+        var errors = CopyEncoder(capacity: pendingErrors.count * 128)
+        for error in pendingErrors {
+            errors.appendText(job)
+            errors.append(Int64(error.line))
+            for text in [error.column, error.code, error.message, error.raw] {
+                // PostgreSQL text cannot hold NUL: a raw value with one keeps the rest.
+                if let text { errors.appendText(text.contains("\0") ? text.replacingOccurrences(of: "\0", with: "") : text) } else { errors.appendNull() }
+            }
+            errors.endRow()
+        }
+        pendingErrors.removeAll()
+        let bytes = errors.bytes
+        try wrap { () throws(PostgresError) in
+            try pg.startCopy("COPY \(Self.errorTable) (job_id, line, column_name, code, message, raw) FROM STDIN")
+            let failure: PostgresError? = bytes.withUnsafeBytes { raw in
+                do throws(PostgresError) { try pg.copy(raw); return nil } catch { return error }
+            }
+            if let failure { throw failure }
+            _ = try pg.endCopy()
+        }
+    }
+
     private func endCopy() throws {
         guard copyingPlan != nil, let pg = connection else { return }
         try flush()
@@ -248,6 +305,7 @@ final class PostgresSink: ImportSink {
             transactionOpen = false
             copyingPlan = nil
             encoder.removeAll()
+            pendingErrors.removeAll()
             throw SinkError(code: error.code.rawValue, message: "PostgreSQL (\(PostgresConnection.redacted(url))): \(error.message)",
                             isRetryable: error.isConnectionProblem)
         }
