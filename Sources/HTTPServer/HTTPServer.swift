@@ -98,13 +98,14 @@ public final class HTTPServer: Sendable {
     public func start() throws(IOError) -> Int {
         let context = self.context
         let limiter = connectionLimiter
+        // One closure for every connection: capturing the address would cost each one a context.
+        let release: @Sendable (Connection) -> Void = { connection in limiter.release(connection.peerAddress) }
         let port = try group.listen(host: configuration.host, port: configuration.port) { connection in
-            let address = connection.peerAddress
-            if let refusal = limiter.admit(address) {
+            if let refusal = limiter.admit(connection.peerAddress) {
                 HTTPServer.refuse(connection, refusal, context: context)
                 return
             }
-            connection.onClose = { limiter.release(address) }
+            connection.onClose = release
             if let tls = context.configuration.tls {
                 do throws(TLSError) {
                     connection.transform = TLSTransform(engine: try TLSEngine(context: tls))

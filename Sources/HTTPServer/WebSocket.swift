@@ -104,6 +104,15 @@ public final class WebSocket: ConnectionHandler {
         upgrade(request, responder, endpoint: WebSocketEndpoint(options: options, logger: responder.handler.context.logger), onOpen: onOpen)
     }
 
+    /// Same as `upgrade(_:_:options:onOpen:)` with options held once for a whole route: every
+    /// connection refers to them instead of carrying its own copy (a few hundred bytes each).
+    public static func upgrade(
+        _ request: HTTPRequest, _ responder: HTTPResponder, shared: SharedWebSocketOptions,
+        onOpen: @escaping (WebSocket) -> Void
+    ) {
+        upgrade(request, responder, endpoint: shared.endpoint(logger: responder.handler.context.logger), onOpen: onOpen)
+    }
+
     static func upgrade(_ request: HTTPRequest, _ responder: HTTPResponder, endpoint: WebSocketEndpoint, onOpen: @escaping (WebSocket) -> Void) {
         let options = endpoint.options
         let logger = endpoint.logger
@@ -310,10 +319,9 @@ extension Router {
         onOpen: @escaping @Sendable (HTTPRequest, WebSocket) -> Void
     ) {
         // One endpoint object per route: its connections share the options and the logger.
-        let endpoint = WebSocketEndpointCache(options: options)
+        let shared = SharedWebSocketOptions(options)
         get(pattern) { request, responder in
-            let shared = endpoint.endpoint(logger: responder.handler.context.logger)
-            WebSocket.upgrade(request, responder, endpoint: shared) { webSocket in onOpen(request, webSocket) }
+            WebSocket.upgrade(request, responder, shared: shared) { webSocket in onOpen(request, webSocket) }
         }
     }
 
@@ -339,12 +347,16 @@ final class WebSocketEndpoint: Sendable {
     }
 }
 
-/// Builds a route's endpoint on its first request (the server's logger is known only then).
-final class WebSocketEndpointCache: Sendable {
-    private let options: WebSocketOptions
+/// A route's WebSocket options, made once and shared by reference by all its connections
+/// (`WebSocket.upgrade(_:_:shared:onOpen:)`). The endpoint with the server's logger is built
+/// on the first upgrade, since the logger is known only then.
+public final class SharedWebSocketOptions: Sendable {
+    /// The options every connection of the route uses.
+    public let options: WebSocketOptions
     private let cached = Mutex<WebSocketEndpoint?>(nil)
 
-    init(options: WebSocketOptions) { self.options = options }
+    /// Holds `options` for the connections of one route.
+    public init(_ options: WebSocketOptions) { self.options = options }
 
     func endpoint(logger: Logger) -> WebSocketEndpoint {
         cached.withLock { current in

@@ -61,8 +61,10 @@ public final class Connection {
     /// The peer's IP address as text (`127.0.0.1`, `::1`), or empty when unknown.
     public internal(set) var peerAddress = ""
     /// Called once when the connection closes, after the handler's `closed`; for whoever
-    /// counts connections outside the handler (per-address limits).
-    public var onClose: (() -> Void)?
+    /// counts connections outside the handler (per-address limits). It is passed the
+    /// connection, so one closure can serve every connection of a server without a
+    /// per-connection capture.
+    public var onClose: ((Connection) -> Void)?
 
     private struct Pending {
         let buffer: SharedBuffer
@@ -383,6 +385,6 @@ public final class Connection {
         current?.closed(self, error: error)
         let hook = onClose
         onClose = nil
-        hook?()
+        hook?(self)
     }
 }

@@ -175,11 +175,13 @@ func registerAPIRoutes(on routes: inout RouteRecorder, api: APIContext, context:
         guard api.admit(request, responder) != nil else { return }
         SSEStream.start(request, responder, api: api)
     }
+    let oneJob = JobSocket.route(api: api, security: context.security, isMultiplexed: false)
     routes.add(.GET, "/ws/jobs/{id}") { request, responder in
-        JobSocket.start(request, responder, api: api, security: context.security, topic: nil)
+        JobSocket.start(request, responder, route: oneJob)
     }
+    let multiplexed = JobSocket.route(api: api, security: context.security, isMultiplexed: true)
     routes.add(.GET, "/ws") { request, responder in
-        JobSocket.start(request, responder, api: api, security: context.security, topic: .all)
+        JobSocket.start(request, responder, route: multiplexed)
     }
     let loops = context.configuration.server.loopCount
     let startedAt = context.startedAt

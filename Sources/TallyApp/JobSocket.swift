@@ -9,9 +9,20 @@ enum JobSocket {
     /// Each event becomes one text frame (and its compressed form) once, for every socket.
     static let encoder = HubEncoder(name: "ws") { draft in WebSocketBroadcast(.text, payload: draft.json) }
 
-    static func start(_ request: HTTPRequest, _ responder: HTTPResponder, api: APIContext, security: SecurityGate, topic: HubTopic?) {
+    /// What the connections of one route share, made once when the routes are registered.
+    static func route(api: APIContext, security: SecurityGate, isMultiplexed: Bool) -> SocketRoute {
+        var connection = WebSocketConfiguration()
+        connection.pingInterval = .milliseconds(Int64(api.configuration.webSocketPingSeconds * 1000))
+        // Client messages are a few dozen bytes; nothing bigger is ever needed.
+        connection.limits = WebSocketLimits(maxFrameSize: 16 * 1024, maxMessageSize: 16 * 1024)
+        return SocketRoute(api: api, security: security, isMultiplexed: isMultiplexed,
+                           options: SharedWebSocketOptions(WebSocketOptions(connection: connection)))
+    }
+
+    static func start(_ request: HTTPRequest, _ responder: HTTPResponder, route: SocketRoute) {
+        let api = route.api
         var single: (job: String, after: UInt64?)?
-        if topic == nil {
+        if !route.isMultiplexed {
             // Refused before the upgrade, so the client sees a plain HTTP status with a code.
             let id: String
             switch JobsAPI.validID(request.parameters["id"]) {
@@ -24,23 +35,18 @@ enum JobSocket {
             guard api.hub.latest(job: id) != nil else { return api.respond(responder, .failure(.jobNotFound(id))) }
             single = (id, after)
         }
-        var connection = WebSocketConfiguration()
-        connection.pingInterval = .milliseconds(Int64(api.configuration.webSocketPingSeconds * 1000))
-        // Client messages are a few dozen bytes; nothing bigger is ever needed.
-        connection.limits = WebSocketLimits(maxFrameSize: 16 * 1024, maxMessageSize: 16 * 1024)
         let loop = request.loop
         // The handshake was admitted by the gate; either it showed credentials (a principal
         // now) or the first message must be {"type":"auth","token":"…"}.
         let access: AccessRequest? = single.map { .watchJob($0.job) }
         let principal: Principal?
-        switch security.webSocketStart(request.head, access: access) {
+        switch route.security.webSocketStart(request.head, access: access) {
         case .accept(let accepted): principal = accepted
         case .acceptPendingAuth: principal = nil
         case .reject(let error): return responder.respond(SecurityGate.response(for: error))
         }
-        WebSocket.upgrade(request, responder, options: WebSocketOptions(connection: connection)) { webSocket in
-            let session = SocketSession(webSocket: webSocket, api: api, loop: loop, isMultiplexed: single == nil,
-                                        security: security, access: access, principal: principal)
+        WebSocket.upgrade(request, responder, shared: route.options) { webSocket in
+            let session = SocketSession(webSocket: webSocket, route: route, loop: loop, access: access, principal: principal)
             webSocket.onMessage = { _, message in session.handle(message) }
             webSocket.onWritable = { _ in session.flush() }
             webSocket.onClose = { _, _ in session.closed() }
@@ -54,18 +60,37 @@ enum JobSocket {
     }
 }
 
+/// What every socket of one route shares, held once by reference so that an idle socket
+/// carries one pointer for all of it.
+final class SocketRoute: Sendable {
+    let api: APIContext
+    let security: SecurityGate
+    /// `/ws` (subscribe and unsubscribe messages) rather than `/ws/jobs/{id}`.
+    let isMultiplexed: Bool
+    let options: SharedWebSocketOptions
+
+    init(api: APIContext, security: SecurityGate, isMultiplexed: Bool, options: SharedWebSocketOptions) {
+        self.api = api
+        self.security = security
+        self.isMultiplexed = isMultiplexed
+        self.options = options
+    }
+}
+
 /// One WebSocket's subscriptions; the hub sink of all of them. Lives on the socket's loop.
+///
+/// Kept small, since thousands sit idle: the route's shared state is one reference, the one
+/// subscription of a `/ws/jobs/{id}` socket sits inline (no table), and a token's claims are
+/// boxed.
 final class SocketSession: HubSink {
     private let webSocket: WebSocket
-    private let api: APIContext
+    private let route: SocketRoute
     private let loop: EventLoop
-    private let isMultiplexed: Bool
-    private var subscriptions: [HubTopic: HubSubscription] = [:]
+    private var subscriptions = SocketSubscriptions()
     private var isClosed = false
-    private let security: SecurityGate
     private let access: AccessRequest?
-    /// Who the connection acts as; nil until a first-message auth succeeds.
-    private var principal: Principal?
+    /// Who the connection acts as; `.pending` until a first-message auth succeeds.
+    private var identity: Identity
     private var authTimer: TimerID?
     /// The job of `/ws/jobs/{id}` and its `after`, followed once authenticated.
     var single: (job: String, after: UInt64?)?
@@ -73,16 +98,15 @@ final class SocketSession: HubSink {
     /// How long a connection may stay unauthenticated before it is closed with 4401.
     static let authTimeoutMilliseconds: UInt64 = 10_000
 
-    init(webSocket: WebSocket, api: APIContext, loop: EventLoop, isMultiplexed: Bool,
-         security: SecurityGate, access: AccessRequest?, principal: Principal?) {
+    private var api: APIContext { route.api }
+
+    init(webSocket: WebSocket, route: SocketRoute, loop: EventLoop, access: AccessRequest?, principal: Principal?) {
         self.webSocket = webSocket
-        self.api = api
+        self.route = route
         self.loop = loop
-        self.isMultiplexed = isMultiplexed
-        self.security = security
         self.access = access
-        self.principal = principal
-        api.metrics.webSockets.add(1)
+        self.identity = Identity(principal)
+        route.api.metrics.webSockets.add(1)
     }
 
     var isReady: Bool { webSocket.isWritable }
@@ -94,13 +118,13 @@ final class SocketSession: HubSink {
             webSocket.close(code: .policyViolation, reason: "job.not_found")
             return
         }
-        keep(subscription, for: .job(job))
+        keep(subscription)
     }
 
     /// Waits for the first-message auth, closing with 4401 when it does not come in time.
     func awaitAuth() {
         authTimer = loop.scheduleTimer(afterMilliseconds: SocketSession.authTimeoutMilliseconds) { [weak self] in
-            guard let self, self.principal == nil, !self.isClosed else { return }
+            guard let self, self.identity.principal == nil, !self.isClosed else { return }
             self.webSocket.close(code: WebSocketCloseCode(rawValue: 4401), reason: "auth.missing_token")
         }
     }
@@ -110,19 +134,19 @@ final class SocketSession: HubSink {
     private func authenticate(_ message: WebSocketMessage) {
         if let authTimer { loop.cancelTimer(authTimer) }
         authTimer = nil
-        switch security.authenticateFirstMessage(message.payload, for: access) {
+        switch route.security.authenticateFirstMessage(message.payload, for: access) {
         case .failure(let error):
             send(ServerMessage.error(WireError(code: error.code.rawValue, message: error.message)))
             webSocket.close(code: WebSocketCloseCode(rawValue: error.webSocketCloseCode), reason: error.code.rawValue)
         case .success(let accepted):
-            principal = accepted
+            identity = Identity(accepted)
             send(Array(#"{"type":"authenticated"}"#.utf8))
             if let single { follow(single.job, after: single.after) }
         }
     }
 
     func handle(_ message: WebSocketMessage) {
-        guard principal != nil else { return authenticate(message) }
+        guard identity.principal != nil else { return authenticate(message) }
         guard message.kind == .text else {
             return reject(WireError(code: "ws.bad_message", message: "Send JSON text messages."))
         }
@@ -132,28 +156,28 @@ final class SocketSession: HubSink {
         case .success(.ping):
             send(ServerMessage.pong)
         case .success(.subscribe(let topic, let after)):
-            guard isMultiplexed else {
+            guard route.isMultiplexed else {
                 return reject(WireError(code: "ws.bad_message", message: "This endpoint follows one job; use /ws to subscribe."))
             }
             subscribe(topic, after: after)
         case .success(.unsubscribe(let topic)):
-            guard isMultiplexed else {
+            guard route.isMultiplexed else {
                 return reject(WireError(code: "ws.bad_message", message: "This endpoint follows one job; close it to stop."))
             }
-            subscriptions.removeValue(forKey: topic)?.cancel()
+            subscriptions.remove(topic)?.cancel()
             send(ServerMessage.unsubscribed(topic))
         }
     }
 
     private func subscribe(_ topic: HubTopic, after: UInt64?) {
-        if let principal {
+        if let principal = identity.principal {
             let job: String? = if case .job(let id) = topic { id } else { nil }
-            if let error = security.authorizeSubscription(job: job, as: principal) {
+            if let error = route.security.authorizeSubscription(job: job, as: principal) {
                 return reject(WireError(code: error.code.rawValue, message: error.message, job: job))
             }
         }
         // Subscribing again replaces the subscription: that is how a client resumes one job.
-        subscriptions.removeValue(forKey: topic)?.cancel()
+        subscriptions.remove(topic)?.cancel()
         guard subscriptions.count < api.configuration.maxSubscriptionsPerSocket else {
             return reject(WireError(code: "ws.too_many_subscriptions",
                                     message: "At most \(api.configuration.maxSubscriptionsPerSocket) subscriptions per connection."))
@@ -166,16 +190,16 @@ final class SocketSession: HubSink {
         guard let subscription = api.hub.subscribe(to: topic, after: after, sink: self, on: loop) else {
             return reject(WireError(code: "job.not_found", message: "The job is gone.", job: nil))
         }
-        keep(subscription, for: topic)
+        keep(subscription)
     }
 
     /// Keeps a subscription unless it already ended (the replay held the terminal event).
-    private func keep(_ subscription: HubSubscription, for topic: HubTopic) {
+    private func keep(_ subscription: HubSubscription) {
         guard !subscription.isCancelled, !isClosed else {
             subscription.cancel()
             return
         }
-        subscriptions[topic] = subscription
+        subscriptions.insert(subscription)
     }
 
     func receive(_ event: HubEvent, from subscription: HubSubscription) {
@@ -184,13 +208,15 @@ final class SocketSession: HubSink {
         // No event follows a terminal one: let the subscription go (and, on the one-job
         // endpoint, the connection, with 1000 once the event is written).
         guard event.isTerminal, case .job = subscription.topic else { return }
-        subscriptions.removeValue(forKey: subscription.topic)
+        _ = subscriptions.remove(subscription.topic)
         subscription.cancel()
-        if !isMultiplexed { webSocket.close(code: .normalClosure) }
+        if !route.isMultiplexed { webSocket.close(code: .normalClosure) }
     }
 
     func flush() {
-        for subscription in subscriptions.values { subscription.flush() }
+        // A copy: a terminal event delivered by `flush` removes its subscription from the set.
+        let current = subscriptions
+        current.forEach { $0.flush() }
     }
 
     func closed() {
@@ -198,8 +224,7 @@ final class SocketSession: HubSink {
         isClosed = true
         if let authTimer { loop.cancelTimer(authTimer) }
         api.metrics.webSockets.add(-1)
-        for subscription in subscriptions.values { subscription.cancel() }
-        subscriptions.removeAll()
+        for subscription in subscriptions.removeAll() { subscription.cancel() }
     }
 
     private func reject(_ error: WireError) {
@@ -209,5 +234,78 @@ final class SocketSession: HubSink {
 
     private func send(_ bytes: [UInt8]) {
         webSocket.send(.text, bytes)
+    }
+}
+
+/// Who a socket acts as. A token's claims are boxed (`indirect`), so the common cases cost
+/// one word in the session instead of the claims' seventy-odd bytes.
+private enum Identity {
+    case pending
+    case anonymous
+    case admin
+    indirect case subscriber(SubscribeClaims)
+
+    init(_ principal: Principal?) {
+        switch principal {
+        case nil: self = .pending
+        case .anonymous: self = .anonymous
+        case .admin: self = .admin
+        case .subscriber(let claims): self = .subscriber(claims)
+        }
+    }
+
+    var principal: Principal? {
+        switch self {
+        case .pending: nil
+        case .anonymous: .anonymous
+        case .admin: .admin
+        case .subscriber(let claims): .subscriber(claims)
+        }
+    }
+}
+
+/// A socket's subscriptions, at most one per topic. The first sits inline, so a one-job
+/// socket never allocates a table; more (on `/ws`, bounded by `maxSubscriptionsPerSocket`)
+/// go to a small array searched by topic.
+struct SocketSubscriptions {
+    private var first: HubSubscription?
+    private var others: [HubSubscription] = []
+
+    var count: Int { (first == nil ? 0 : 1) + others.count }
+
+    /// Adds `subscription`, whose topic must not be present.
+    mutating func insert(_ subscription: HubSubscription) {
+        if first == nil {
+            first = subscription
+        } else {
+            others.append(subscription)
+        }
+    }
+
+    /// Removes and returns the subscription to `topic`, if any.
+    mutating func remove(_ topic: HubTopic) -> HubSubscription? {
+        if let current = first, current.topic == topic {
+            first = others.popLast()
+            if others.isEmpty { others = [] }
+            return current
+        }
+        guard let index = others.firstIndex(where: { $0.topic == topic }) else { return nil }
+        let removed = others.remove(at: index)
+        if others.isEmpty { others = [] }
+        return removed
+    }
+
+    func forEach(_ body: (HubSubscription) -> Void) {
+        if let first { body(first) }
+        for subscription in others { body(subscription) }
+    }
+
+    /// Empties the set, returning what it held.
+    mutating func removeAll() -> [HubSubscription] {
+        var all = others
+        if let first { all.insert(first, at: 0) }
+        first = nil
+        others = []
+        return all
     }
 }
