@@ -117,8 +117,9 @@ public final class LocalProgressHub: ProgressHub, HubSubscriptionOwner {
         assert(loop.inLoop, "subscribe must be called on the subscriber's loop")
         if case .job(let job) = topic { seedIfUnknown(job) }
         let encoders = self.encoders
+        let capacity = configuration.mailboxCapacity
         let found: (HubShard, [HubEvent])? = state.withLock { state in
-            let shard = state.shard(for: loop)
+            let shard = state.shard(for: loop, owner: self, mailboxCapacity: capacity)
             switch topic {
             case .job(let job):
                 guard let record = state.jobs[job] else { return nil }
@@ -138,9 +139,7 @@ public final class LocalProgressHub: ProgressHub, HubSubscriptionOwner {
             }
         }
         guard let (shard, replay) = found else { return nil }
-        let subscription = HubSubscription(topic: topic, sink: sink, owner: self, loop: loop,
-                                           capacity: configuration.mailboxCapacity,
-                                           counters: shard.counters)
+        let subscription = HubSubscription(topic: topic, sink: sink, shard: shard)
         shard.add(subscription)
         subscriberCount.add(1, ordering: .relaxed)
         if replay.contains(where: \.isResync) {
@@ -179,16 +178,14 @@ public final class LocalProgressHub: ProgressHub, HubSubscriptionOwner {
     }
 
     func remove(_ subscription: HubSubscription) {
-        let loop = subscription.loop
-        let shard: HubShard? = state.withLock { state in
-            guard let shard = state.shards[ObjectIdentifier(loop)] else { return nil }
+        let shard = subscription.shard
+        state.withLock { state in
             switch subscription.topic {
             case .job(let job): state.jobs[job]?.removeShard(shard)
             case .all: state.allShards.remove(shard)
             }
-            return shard
         }
-        shard?.remove(subscription)
+        shard.remove(subscription)
         subscriberCount.subtract(1, ordering: .relaxed)
     }
 
@@ -245,10 +242,10 @@ struct State {
     var finishedOrder: [String] = []
     var finishedHead = 0
 
-    mutating func shard(for loop: any HubLoop) -> HubShard {
+    mutating func shard(for loop: any HubLoop, owner: any HubSubscriptionOwner, mailboxCapacity: Int) -> HubShard {
         let key = ObjectIdentifier(loop)
         if let shard = shards[key] { return shard }
-        let shard = HubShard(loop: loop)
+        let shard = HubShard(loop: loop, owner: owner, mailboxCapacity: mailboxCapacity)
         shards[key] = shard
         return shard
     }
@@ -389,6 +386,8 @@ struct HubRing {
 // MARK: - Per-loop delivery
 
 /// The subscribers one loop holds, grouped by job; every member is touched only on that loop.
+/// It is also what those subscriptions share (hub, loop, counters, mailbox capacity), so each
+/// of them holds one reference instead of copies.
 ///
 /// `@unchecked Sendable` because the hub must reach it from publishing threads, which only
 /// ever call `post`: that hands the event to the loop, and all state is read and written
@@ -396,11 +395,17 @@ struct HubRing {
 final class HubShard: @unchecked Sendable {
     let loop: any HubLoop
     let counters = HubLoopCounters()
+    /// The hub, weakly: the hub holds its shards.
+    private(set) weak var owner: (any HubSubscriptionOwner)?
+    /// Pending entries per subscription before its events collapse into a resync.
+    let capacity: Int
     private var byJob: [String: [HubSubscription]] = [:]
     private var all: [HubSubscription] = []
 
-    init(loop: any HubLoop) {
+    init(loop: any HubLoop, owner: any HubSubscriptionOwner, mailboxCapacity: Int) {
         self.loop = loop
+        self.owner = owner
+        self.capacity = max(1, mailboxCapacity)
     }
 
     /// Submits one task that delivers `event` to every subscriber of this loop.
@@ -420,10 +425,10 @@ final class HubShard: @unchecked Sendable {
         assert(loop.inLoop)
         switch subscription.topic {
         case .job(let job):
-            subscription.slot = byJob[job, default: []].count
+            subscription.slot = Int32(byJob[job, default: []].count)
             byJob[job, default: []].append(subscription)
         case .all:
-            subscription.slot = all.count
+            subscription.slot = Int32(all.count)
             all.append(subscription)
         }
     }
@@ -442,12 +447,12 @@ final class HubShard: @unchecked Sendable {
     }
 
     private static func swapRemove(_ subscription: HubSubscription, from list: inout [HubSubscription]) {
-        let slot = subscription.slot
+        let slot = Int(subscription.slot)
         guard slot >= 0, slot < list.count, list[slot] === subscription else { return }
         let last = list.removeLast()
         if slot < list.count {
             list[slot] = last
-            last.slot = slot
+            last.slot = Int32(slot)
         }
         subscription.slot = -1
     }

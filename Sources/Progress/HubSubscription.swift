@@ -1,6 +1,6 @@
 import Synchronization
 
-/// What a subscription needs from the hub that made it; lets another hub reuse the mailbox.
+/// What a subscription needs from the hub that made it (through its loop's shard).
 protocol HubSubscriptionOwner: AnyObject, Sendable {
     /// The latest snapshot of `job` marked as a resync, or nil when the job is gone.
     func resyncEvent(job: String) -> HubEvent?
@@ -17,31 +17,40 @@ protocol HubSubscriptionOwner: AnyObject, Sendable {
 /// job's entries collapse into one resync marker, resolved to the job's latest snapshot when
 /// the sink drains. So a subscriber that never reads costs a bounded amount of memory, and
 /// it always learns the final state.
+///
+/// Thousands sit idle on a popular job, so an idle one-job subscription is a few words: what
+/// its loop's subscriptions share (hub, loop, counters, capacity) is one reference to the
+/// shard, and the mailbox is allocated only while events wait (and freed once drained).
 public final class HubSubscription {
     /// What the subscription follows.
     public let topic: HubTopic
-    /// The sink; kept strongly until `cancel()`.
-    public private(set) var sink: (any HubSink)?
-
-    let owner: any HubSubscriptionOwner
-    let loop: any HubLoop
-    let capacity: Int
-    /// Position in the loop shard's list, for O(1) removal.
-    var slot = -1
-    /// Pending entries in order, from `head` on.
-    private var entries: [Entry] = []
-    private var head = 0
-    /// Highest seq delivered for a single-job topic (duplicate guard).
-    private var lastSeq: UInt64 = 0
-    /// Highest seq delivered per job for `*`, and whether it was terminal; finished jobs are
-    /// forgotten once the table grows, so it stays as small as the set of live jobs.
-    private var lastSeqByJob: [String: (seq: UInt64, terminal: Bool)] = [:]
-    private var finishedInTable = 0
-    static let finishedTableLimit = 1024
     /// Whether `cancel()` was called (by its owner, or by a sink on a terminal event).
     public private(set) var isCancelled = false
-    /// The loop's delivery counters, shared by the loop's subscriptions.
-    let counters: HubLoopCounters
+    /// Position in the loop shard's list, for O(1) removal; -1 when not in it.
+    var slot: Int32 = -1
+    /// The sink; kept strongly until `cancel()`.
+    public private(set) var sink: (any HubSink)?
+    /// The hub's share of this loop: the owner, the loop, the counters, the mailbox capacity.
+    let shard: HubShard
+    /// Highest seq delivered for a single-job topic (duplicate guard).
+    private var lastSeq: UInt64 = 0
+    /// Pending entries and, for `*`, the seqs delivered per job; nil while nothing waits on a
+    /// one-job subscription.
+    private var mailbox: Mailbox?
+
+    /// Pending entries in order, from `head` on, and for `*` the highest seq delivered per job
+    /// and whether it was terminal (finished jobs are forgotten once the table grows, so it
+    /// stays as small as the set of live jobs).
+    final class Mailbox {
+        var entries: [Entry] = []
+        var head = 0
+        var lastSeqByJob: [String: (seq: UInt64, terminal: Bool)] = [:]
+        var finishedInTable = 0
+
+        var isEmpty: Bool { head == entries.count }
+    }
+
+    static let finishedTableLimit = 1024
 
     enum Entry {
         case event(HubEvent)
@@ -55,44 +64,49 @@ public final class HubSubscription {
         }
     }
 
-    init(topic: HubTopic, sink: any HubSink, owner: any HubSubscriptionOwner, loop: any HubLoop,
-         capacity: Int, counters: HubLoopCounters) {
+    init(topic: HubTopic, sink: any HubSink, shard: HubShard) {
         self.topic = topic
-        self.counters = counters
         self.sink = sink
-        self.owner = owner
-        self.loop = loop
-        self.capacity = max(1, capacity)
+        self.shard = shard
+        if case .all = topic { mailbox = Mailbox() }
     }
 
+    /// The loop the subscription belongs to.
+    var loop: any HubLoop { shard.loop }
+
     /// Events waiting for the sink to drain.
-    public var pendingCount: Int { entries.count - head }
+    public var pendingCount: Int { mailbox.map { $0.entries.count - $0.head } ?? 0 }
 
     /// Highest seq delivered so far for `job`, 0 before the first.
     public func lastDelivered(job: String) -> UInt64 {
         switch topic {
         case .job: lastSeq
-        case .all: lastSeqByJob[job]?.seq ?? 0
+        case .all: mailbox?.lastSeqByJob[job]?.seq ?? 0
         }
     }
 
     /// Delivers pending events while the sink is ready; call when the sink has drained.
     public func flush() {
-        while head < entries.count, !isCancelled, let sink, sink.isReady {
-            let entry = entries[head]
-            head += 1
+        guard let mailbox else { return }
+        while mailbox.head < mailbox.entries.count, !isCancelled, let sink, sink.isReady {
+            let entry = mailbox.entries[mailbox.head]
+            mailbox.head += 1
             switch entry {
             case .event(let event):
                 hand(event, to: sink)
             case .resync(let job):
-                if let event = owner.resyncEvent(job: job), event.seq > lastDelivered(job: job) {
+                if let event = shard.owner?.resyncEvent(job: job), event.seq > lastDelivered(job: job) {
                     hand(event, to: sink)
                 }
             }
         }
-        if head == entries.count {
-            entries.removeAll(keepingCapacity: entries.count <= 16)
-            head = 0
+        guard !isCancelled, mailbox.isEmpty else { return }
+        if case .job = topic {
+            // Drained: an idle subscription holds no mailbox.
+            self.mailbox = nil
+        } else {
+            mailbox.entries.removeAll(keepingCapacity: mailbox.entries.count <= 16)
+            mailbox.head = 0
         }
     }
 
@@ -100,10 +114,8 @@ public final class HubSubscription {
     public func cancel() {
         guard !isCancelled else { return }
         isCancelled = true
-        entries = []
-        head = 0
-        lastSeqByJob = [:]
-        owner.remove(self)
+        mailbox = nil
+        shard.owner?.remove(self)
         sink = nil
     }
 
@@ -112,7 +124,7 @@ public final class HubSubscription {
     func offer(_ event: HubEvent) {
         guard !isCancelled, let sink else { return }
         guard event.seq > lastDelivered(job: event.job) else { return }
-        if head == entries.count, sink.isReady {
+        if mailbox?.isEmpty ?? true, sink.isReady {
             hand(event, to: sink)
             return
         }
@@ -124,60 +136,69 @@ public final class HubSubscription {
         case .job:
             lastSeq = event.seq
         case .all:
-            lastSeqByJob[event.job] = (event.seq, event.isTerminal)
-            if event.isTerminal {
-                finishedInTable += 1
-                if finishedInTable > HubSubscription.finishedTableLimit {
-                    lastSeqByJob = lastSeqByJob.filter { !$0.value.terminal }
-                    finishedInTable = 0
+            if let mailbox {
+                mailbox.lastSeqByJob[event.job] = (event.seq, event.isTerminal)
+                if event.isTerminal {
+                    mailbox.finishedInTable += 1
+                    if mailbox.finishedInTable > HubSubscription.finishedTableLimit {
+                        mailbox.lastSeqByJob = mailbox.lastSeqByJob.filter { !$0.value.terminal }
+                        mailbox.finishedInTable = 0
+                    }
                 }
             }
         }
-        counters.delivered.add(1, ordering: .relaxed)
+        shard.counters.delivered.add(1, ordering: .relaxed)
         sink.receive(event, from: self)
     }
 
     private func enqueue(_ event: HubEvent) {
-        if let index = lastIndex(of: event.job) {
-            switch entries[index] {
+        let mailbox: Mailbox
+        if let existing = self.mailbox {
+            mailbox = existing
+        } else {
+            mailbox = Mailbox()
+            self.mailbox = mailbox
+        }
+        if let index = lastIndex(of: event.job, in: mailbox) {
+            switch mailbox.entries[index] {
             case .resync:
                 // The marker resolves to the latest snapshot at drain time: it already covers this.
-                counters.coalesced.add(1, ordering: .relaxed)
+                shard.counters.coalesced.add(1, ordering: .relaxed)
                 return
             case .event(let pending):
                 if event.type == .progress, pending.type == .progress, !pending.isTerminal {
-                    entries[index] = .event(event)
-                    counters.coalesced.add(1, ordering: .relaxed)
+                    mailbox.entries[index] = .event(event)
+                    shard.counters.coalesced.add(1, ordering: .relaxed)
                     return
                 }
             }
         }
-        entries.append(.event(event))
-        if entries.count - head > capacity { collapse() }
+        mailbox.entries.append(.event(event))
+        if mailbox.entries.count - mailbox.head > shard.capacity { collapse(mailbox) }
     }
 
-    private func lastIndex(of job: String) -> Int? {
-        var index = entries.count - 1
-        while index >= head {
-            if entries[index].job == job { return index }
+    private func lastIndex(of job: String, in mailbox: Mailbox) -> Int? {
+        var index = mailbox.entries.count - 1
+        while index >= mailbox.head {
+            if mailbox.entries[index].job == job { return index }
             index -= 1
         }
         return nil
     }
 
     /// Replaces each job's pending entries with one resync marker, keeping the jobs' order.
-    private func collapse() {
-        counters.resyncs.add(1, ordering: .relaxed)
+    private func collapse(_ mailbox: Mailbox) {
+        shard.counters.resyncs.add(1, ordering: .relaxed)
         var kept: [Entry] = []
         var seen = Set<String>()
-        for entry in entries[head...] {
+        for entry in mailbox.entries[mailbox.head...] {
             if seen.insert(entry.job).inserted {
                 kept.append(.resync(entry.job))
             } else {
-                counters.coalesced.add(1, ordering: .relaxed)
+                shard.counters.coalesced.add(1, ordering: .relaxed)
             }
         }
-        entries = kept
-        head = 0
+        mailbox.entries = kept
+        mailbox.head = 0
     }
 }
