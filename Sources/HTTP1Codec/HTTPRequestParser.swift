@@ -337,8 +337,12 @@ public struct HTTPRequestParser: Sendable {
 
         let storage = [UInt8](bytes)
         var fields: [HTTPHeaders.Field] = []
-        // One allocation instead of a growth sequence for typical requests (5-15 fields).
-        fields.reserveCapacity(min(limits.maxHeaderCount, 16))
+        // One allocation of just the size needed: one slot per line left. A parked request
+        // (long-poll) keeps its head while it waits, so spare capacity would be held per
+        // connection; counting newlines is cheap next to validating every byte below.
+        var lineCount = 0
+        for position in (lineEnd + 1)..<max(lineEnd + 1, count) where bytes[position] == 0x0A { lineCount += 1 }
+        fields.reserveCapacity(min(limits.maxHeaderCount + 1, lineCount))
         var lineStart = lineEnd + 1
         while lineStart < count {
             var end = lineStart

@@ -47,6 +47,9 @@ final class HTTPConnectionHandler: ConnectionHandler {
     private var bodyExpected = false
     private var expectsContinue = false
     private var cancelHandler: ((HTTPCancelReason) -> Void)?
+    /// A deferred response's deadline (`deferResponse(deadlineMilliseconds:)`), in the
+    /// connection's deadline field once the body is in; nil when none was asked for.
+    private var deferredDeadline: UInt64?
     private var upgradeTarget: (any ConnectionHandler)?
 
     init(context: ServerContext, connection: Connection) {
@@ -163,6 +166,7 @@ final class HTTPConnectionHandler: ConnectionHandler {
         bodyExpected = head.framing != .none
         expectsContinue = head.expectsContinue
         cancelHandler = nil
+        deferredDeadline = nil
         upgradeTarget = nil
         parameters = HTTPParameters()
         if head.framing == .none {
@@ -263,7 +267,13 @@ final class HTTPConnectionHandler: ConnectionHandler {
     private func endBody() {
         bodyComplete = true
         let id = exchangeID
-        if responseState == .pending || responseState == .deferred { connection.cancelTimeout() }
+        if responseState == .pending || responseState == .deferred {
+            if let deferredDeadline {
+                connection.setTimeout(milliseconds: deferredDeadline)
+            } else {
+                connection.cancelTimeout()
+            }
+        }
         switch bodyState {
         case .buffering:
             bodyState = .none
@@ -292,6 +302,7 @@ final class HTTPConnectionHandler: ConnectionHandler {
         // not decorated with the previous request's headers.
         admitted = nil
         cancelHandler = nil
+        deferredDeadline = nil
         bodyState = .none
         if bodyBuffer.capacity > 0 { bodyBuffer = [] }
         guard keepAlive, !shuttingDown else {
@@ -309,6 +320,14 @@ final class HTTPConnectionHandler: ConnectionHandler {
         guard id == exchangeID, active else { return }
         engaged = true
         if responseState == .pending { responseState = .deferred }
+    }
+
+    func engage(_ id: UInt64, deadlineMilliseconds: UInt64) {
+        guard id == exchangeID, active else { return }
+        engage(id)
+        deferredDeadline = deadlineMilliseconds
+        // While a body is still arriving the body timeout rules; `endBody` arms this one.
+        if bodyComplete || !bodyExpected { connection.setTimeout(milliseconds: deadlineMilliseconds) }
     }
 
     func setCancelHandler(_ id: UInt64, _ body: @escaping (HTTPCancelReason) -> Void) {
@@ -486,6 +505,11 @@ final class HTTPConnectionHandler: ConnectionHandler {
     }
 
     func timedOut(_ connection: Connection) {
+        if active, deferredDeadline != nil, responseState == .deferred, bodyComplete || !bodyExpected {
+            deferredDeadline = nil
+            cancelHandler?(.deadlinePassed)
+            return
+        }
         if !active {
             if parser.isIdle, tail.isEmpty {
                 closing = true

@@ -8,6 +8,8 @@ public enum HTTPCancelReason: Sendable, Equatable {
     case connectionClosed
     /// The server is shutting down: answer now (the connection closes after the response).
     case serverShutdown
+    /// The deadline given to `deferResponse(deadlineMilliseconds:)` passed: answer now.
+    case deadlinePassed
 }
 
 /// Whether a body consumer wants more chunks now.
@@ -57,6 +59,15 @@ public struct HTTPResponder {
     /// request costs no thread and no buffer, only the connection's small state.
     public func deferResponse() -> DeferredResponse {
         handler.engage(exchange)
+        return DeferredResponse(target: LoopBound(handler, loop: loop), exchange: exchange)
+    }
+
+    /// Parks the request until it is completed or `milliseconds` pass (rounded up to the
+    /// loop's tick), whichever comes first; at the deadline the `onCancel` handler hears
+    /// `.deadlinePassed` and answers. The deadline is the connection's own deadline field,
+    /// swept once per tick, so a parked request holds no timer object (long-poll).
+    public func deferResponse(deadlineMilliseconds milliseconds: UInt64) -> DeferredResponse {
+        handler.engage(exchange, deadlineMilliseconds: milliseconds)
         return DeferredResponse(target: LoopBound(handler, loop: loop), exchange: exchange)
     }
 

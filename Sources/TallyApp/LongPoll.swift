@@ -3,8 +3,8 @@ import Progress
 /// `GET /api/jobs/{id}/events?after=N&wait=S`: answers at once when events newer than `N`
 /// exist, otherwise parks the request on its loop until an event arrives or the wait ends.
 ///
-/// A parked request is a deferred response, a hub subscription and a loop timer: no thread, no
-/// buffer, a few hundred bytes.
+/// A parked request is a deferred response with the connection's own deadline, and a hub
+/// subscription: no thread, no buffer, no timer object.
 enum LongPoll {
     static func start(_ request: HTTPRequest, _ responder: HTTPResponder, api: APIContext, extra: [(String, String)]) {
         let id: String
@@ -49,23 +49,20 @@ enum LongPoll {
     }
 }
 
-/// One parked long-poll: the first event it hears (or the timer) answers it.
+/// One parked long-poll: the first event it hears (or the deadline) answers it.
 final class LongPollWaiter: HubSink {
     private let parked: DeferredResponse
-    private let loop: EventLoop
     private let api: APIContext
     private let job: String
     private let after: UInt64
     private let state: String
     private let extra: [(String, String)]
-    private var timer: TimerID?
     private var subscription: HubSubscription?
     private var done = false
 
-    private init(parked: DeferredResponse, loop: EventLoop, api: APIContext, job: String, after: UInt64, state: String,
+    private init(parked: DeferredResponse, api: APIContext, job: String, after: UInt64, state: String,
                  extra: [(String, String)]) {
         self.parked = parked
-        self.loop = loop
         self.api = api
         self.job = job
         self.after = after
@@ -76,17 +73,10 @@ final class LongPollWaiter: HubSink {
     static func park(_ request: HTTPRequest, _ responder: HTTPResponder, api: APIContext, job: String, after: UInt64,
                      wait: Double, state: String, extra: [(String, String)]) {
         let loop = request.loop
-        let waiter = LongPollWaiter(parked: responder.deferResponse(), loop: loop, api: api, job: job, after: after,
-                                    state: state, extra: extra)
+        let parked = responder.deferResponse(deadlineMilliseconds: UInt64(wait * 1000))
+        let waiter = LongPollWaiter(parked: parked, api: api, job: job, after: after, state: state, extra: extra)
         api.metrics.longPolls.add(1)
-        responder.onCancel { [waiter] reason in
-            // The server is shutting down: answer now with what there is (nothing new).
-            if reason == .serverShutdown {
-                waiter.answer(LongPoll.empty(job, after: after, state: state))
-            } else {
-                waiter.finish()
-            }
-        }
+        responder.onCancel { [waiter] reason in waiter.cancelled(reason) }
         // An event published between the replay and here is replayed by `subscribe` itself.
         let subscription = api.hub.subscribe(to: .job(job), after: after, sink: waiter, on: loop)
         guard !waiter.done else {
@@ -98,16 +88,21 @@ final class LongPollWaiter: HubSink {
             return
         }
         waiter.subscription = subscription
-        waiter.timer = loop.scheduleTimer(afterMilliseconds: UInt64(wait * 1000)) { [waiter] in
-            waiter.timer = nil
-            waiter.answer(LongPoll.empty(job, after: after, state: waiter.state))
-        }
     }
 
     var isReady: Bool { !done }
 
     func receive(_ event: HubEvent, from subscription: HubSubscription) {
         answer(LongPoll.batch(job, [event]))
+    }
+
+    /// The wait is over (`.deadlinePassed`) or the server is shutting down: answer with what
+    /// there is (nothing new). The client left: just let go.
+    private func cancelled(_ reason: HTTPCancelReason) {
+        switch reason {
+        case .deadlinePassed, .serverShutdown: answer(LongPoll.empty(job, after: after, state: state))
+        case .connectionClosed: finish()
+        }
     }
 
     private func answer(_ response: APIResponse) {
@@ -119,13 +114,11 @@ final class LongPollWaiter: HubSink {
         parked.complete(response.http)
     }
 
-    /// Lets go of the timer and the subscription; idempotent.
+    /// Lets go of the subscription; idempotent.
     private func finish() {
         guard !done else { return }
         done = true
         api.metrics.longPolls.add(-1)
-        if let timer { loop.cancelTimer(timer) }
-        timer = nil
         subscription?.cancel()
         subscription = nil
     }

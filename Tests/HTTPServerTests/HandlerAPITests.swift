@@ -86,6 +86,42 @@ struct HandlerAPITests {
         }
     }
 
+    @Test func aParkedRequestHearsItsDeadlineAndTheConnectionStaysUsable() throws {
+        let reasons = Shared<[HTTPCancelReason]>([])
+        let completed = Shared<[DeferredResponse]>([])
+        var router = Router()
+        router.get("/wait") { _, responder in
+            let parked = responder.deferResponse(deadlineMilliseconds: 100)
+            responder.onCancel { reason in
+                reasons.update { $0.append(reason) }
+                if reason == .deadlinePassed { parked.complete(.text("timed out")) }
+            }
+        }
+        router.get("/answered") { _, responder in
+            let parked = responder.deferResponse(deadlineMilliseconds: 100)
+            completed.update { $0.append(parked) }
+            responder.onCancel { reason in reasons.update { $0.append(reason) } }
+        }
+        router.get("/now") { _, responder in responder.respond(.text("now")) }
+        try withServer(router) { _, port in
+            let client = try TestClient(port: port)
+            client.send("GET /wait HTTP/1.1\r\nHost: t\r\n\r\n")
+            #expect(client.readResponse()?.text == "timed out")
+            #expect(reasons.value == [.deadlinePassed])
+            // Answered before its deadline: the deadline is gone with the exchange, and the
+            // connection is idle again rather than cut.
+            client.send("GET /answered HTTP/1.1\r\nHost: t\r\n\r\n")
+            #expect(eventually { completed.value.count == 1 })
+            let parked = try #require(completed.value.first)
+            TestThread { parked.complete(.text("in time")) }.join()
+            #expect(client.readResponse()?.text == "in time")
+            pause(milliseconds: 600)
+            #expect(reasons.value == [.deadlinePassed])
+            client.send("GET /now HTTP/1.1\r\nHost: t\r\n\r\n")
+            #expect(client.readResponse()?.text == "now")
+        }
+    }
+
     @Test func streamsChunkedResponsesWrittenFromAnotherThread() throws {
         let streams = Shared<[ResponseStream]>([])
         var router = Router()
