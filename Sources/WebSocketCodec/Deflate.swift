@@ -181,6 +181,13 @@ public final class Deflater {
         if output.count - start >= 4 && Array(output[(output.count - 4)...]) == deflateTail {
             output.removeLast(4)
         }
+        if output.count == start {
+            // zlib writes nothing for an empty message right after a flush, but the peer appends
+            // 00 00 FF FF, which reads as an empty stored block only after its header byte; an
+            // empty payload would make the peer take the tail for a block header (RFC 7692
+            // §7.2.3.6).
+            output.append(0x00)
+        }
     }
 
     /// Compresses an array.

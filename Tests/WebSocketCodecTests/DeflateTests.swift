@@ -99,6 +99,30 @@ struct DeflateTests {
         }
     }
 
+    /// Found by Fuzz/inflate: with the context kept, zlib writes nothing for an empty message
+    /// that follows another, the inflater then read the appended tail as a stored block's
+    /// header and the second empty message came back as the three bytes 00 FF FF.
+    @Test(arguments: [0, 6, 9])
+    func roundTripsEmptyMessagesAfterOthersWithContextTakeover(level: Int) throws {
+        let deflater = Deflater(level: level)
+        let inflater = Inflater()
+        for text in ["first message", "", "", "after the empty ones", ""] {
+            var compressed: [UInt8] = []
+            try deflater.compress(Array(text.utf8), appendingTo: &compressed, keepContext: true)
+            #expect(!compressed.isEmpty)
+            #expect(try Self.inflate([compressed], inflater: inflater) == Array(text.utf8))
+        }
+    }
+
+    @Test func compressesAnEmptyMessageAfterAFlushAsAnEmptyStoredBlockHeader() throws {
+        let deflater = Deflater()
+        var first: [UInt8] = []
+        try deflater.compress(Array("Hello".utf8), appendingTo: &first, keepContext: true)
+        var empty: [UInt8] = []
+        try deflater.compress([], appendingTo: &empty, keepContext: true)
+        #expect(empty == [0x00])
+    }
+
     @Test func roundTripsIncompressibleData() throws {
         var generator = SeededGenerator(seed: 7692)
         let message = (0..<100_000).map { _ in UInt8.random(in: 0...255, using: &generator) }
