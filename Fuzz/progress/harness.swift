@@ -1,5 +1,6 @@
 // libFuzzer harness for the bodies external producers send: `POST /api/jobs/{id}/progress`
-// and `POST /api/jobs` (ExternalJobBody), over the JSON parser and the `data` checker. Built
+// and `POST /api/jobs` (JobsAPI.progressUpdate(body:) and .externalJobSpec(body:), which touch
+// no store), over the JSON parser, its kept `data` source text and the `data` checker. Built
 // by scripts/fuzz.sh with TallyApp's pure body and JSON files in this module and Progress and
 // Imports (with what it imports) as instrumented modules (modules.txt).
 //
@@ -7,9 +8,9 @@
 // body. Invariants checked besides "never traps":
 //   - an accepted body, re-encoded canonically from what was decoded, decodes to the same;
 //   - counts are exact integers below 2^53, texts within their limits, `data` a JSON object
-//     of at most 64 KiB that the JSON parser reads back equal to the body's `data`;
-//   - whenever the body's `data` is an object, its compact form passes the `data` checker
-//     (the two JSON readers agree);
+//     of at most 64 KiB on one line that the JSON parser reads back equal to the body's `data`;
+//   - whenever the body's `data` is an object, both its kept source text and its re-encoded
+//     form pass the `data` checker (the two JSON readers agree);
 //   - a refused body is a 400 with a documented code and an error body that is valid JSON.
 
 import Imports
@@ -30,11 +31,13 @@ public func fuzz(_ data: UnsafeRawPointer, _ count: Int) -> CInt {
 }
 
 private let maxCount: Int64 = 9_007_199_254_740_991
+/// The body limit JobsAPI parses with.
+private let maxBodyBytes = 256 * 1024
 
 private func fuzzUpdate(_ body: [UInt8]) {
     let update: ExternalJobUpdate
     do {
-        update = try ExternalJobBody.update(body)
+        update = try JobsAPI.progressUpdate(body: body)
     } catch {
         checkRefusal(error)
         return
@@ -56,7 +59,7 @@ private func fuzzUpdate(_ body: [UInt8]) {
     if let error = update.error { members.append(("error", ["code": .string(error.code), "message": .string(error.message)])) }
     var canonical = JSONValue.object(members).bytes
     if let data = update.data { canonical = splice(canonical, data: data) }
-    guard let again = try? ExternalJobBody.update(canonical) else {
+    guard let again = try? JobsAPI.progressUpdate(body: canonical) else {
         fatalError("canonical update does not decode: \(String(decoding: canonical, as: UTF8.self))")
     }
     guard again.processed == update.processed, again.succeeded == update.succeeded, again.failed == update.failed,
@@ -69,7 +72,7 @@ private func fuzzUpdate(_ body: [UInt8]) {
 private func fuzzSpec(_ body: [UInt8]) {
     let spec: ExternalJobSpec
     do {
-        spec = try ExternalJobBody.spec(body)
+        spec = try JobsAPI.externalJobSpec(body: body)
     } catch {
         checkRefusal(error)
         return
@@ -83,7 +86,7 @@ private func fuzzSpec(_ body: [UInt8]) {
     if let message = spec.message { members.append(("message", .string(message))) }
     var canonical = JSONValue.object(members).bytes
     if let data = spec.data { canonical = splice(canonical, data: data) }
-    guard let again = try? ExternalJobBody.spec(canonical), again.name == spec.name, again.total == spec.total,
+    guard let again = try? JobsAPI.externalJobSpec(body: canonical), again.name == spec.name, again.total == spec.total,
           again.message == spec.message, again.state == spec.state, again.data == spec.data else {
         fatalError("canonical job does not decode to the same: \(String(decoding: canonical, as: UTF8.self))")
     }
@@ -101,8 +104,9 @@ private func splice(_ object: [UInt8], data: JSONText) -> [UInt8] {
 private func checkData(_ data: JSONText?, in body: [UInt8]) {
     guard let data else { return }
     if data.raw.utf8.count > 64 * 1024 || !data.isObject { fatalError("data is not an object of at most 64 KiB") }
+    if data.raw.utf8.contains(where: { $0 == 0x0A || $0 == 0x0D }) { fatalError("data is not on one line: \(data.raw)") }
     var parser = JSONParser()
-    parser.maxBytes = ExternalJobBody.maxBytes
+    parser.maxBytes = maxBodyBytes
     guard let sent = try? parser.parse(body), let original = sent["data"], let read = try? parser.parse(data.raw) else {
         fatalError("accepted data that does not parse back")
     }
@@ -111,14 +115,20 @@ private func checkData(_ data: JSONText?, in body: [UInt8]) {
 
 private func checkReadersAgree(_ body: [UInt8]) {
     var parser = JSONParser()
-    parser.maxBytes = ExternalJobBody.maxBytes
-    guard let value = try? parser.parse(body), let data = value["data"], case .object = data else { return }
+    parser.maxBytes = maxBodyBytes
+    guard let (value, kept) = try? parser.parse(body, keepingTextOf: "data"), let data = value["data"],
+          case .object = data else { return }
     if JSONText(validating: data.text) == nil { fatalError("the data checker refuses what the parser wrote: \(data.text)") }
+    guard let kept, let text = JSONText(validating: String(decoding: kept, as: UTF8.self)) else {
+        fatalError("the data checker refuses the kept source text of valid data")
+    }
+    guard let reread = try? parser.parse(text.raw), reread == data else { fatalError("kept data text reads differently") }
 }
 
 private let documentedCodes: Set<String> = ["request.bad_json", "request.bad_parameter"]
 
-private func checkRefusal(_ error: APIError) {
+private func checkRefusal(_ thrown: any Error) {
+    guard let error = thrown as? APIError else { fatalError("not an APIError: \(thrown)") }
     if error.status != 400 || !documentedCodes.contains(error.code) { fatalError("unexpected refusal \(error.status) \(error.code)") }
     var parser = JSONParser()
     parser.maxDepth = 2
