@@ -21,6 +21,7 @@ public final class ImportService: @unchecked Sendable {
     private var running = 0
     private var liveThreads = 0
     private var shuttingDown = false
+    private var held = false
     private var externalRates: [String: RateEstimator] = [:]
     private var sinkAttempts: [String: Int] = [:]
     private var lockFile: Int32 = -1
@@ -303,6 +304,21 @@ public final class ImportService: @unchecked Sendable {
         lock.unlock()
     }
 
+    /// Stops starting queued imports (running ones go on): submitted jobs stay `pending` until
+    /// `releaseQueue()`. The import-under-load benchmark uses it so that its subscribers are
+    /// all following a job before the job's first row is read.
+    public func holdQueue() {
+        withLock { held = true }
+    }
+
+    /// Lets the workers start queued imports again after `holdQueue()`.
+    public func releaseQueue() {
+        withLock {
+            held = false
+            lock.broadcast()
+        }
+    }
+
     /// Waits until no import is queued or running (tests, the CLI).
     public func waitUntilIdle() {
         lock.lock()
@@ -346,19 +362,36 @@ public final class ImportService: @unchecked Sendable {
         let count = max(1, configuration.workers)
         liveThreads = count + 1
         for n in 0..<count {
-            let thread = Thread { [self] in self.workerLoop() }
+            let thread = Thread { [self] in
+                ImportService.nameThread("tally-import-\(n)")
+                self.workerLoop()
+            }
             thread.name = "tally-import-\(n)"
             thread.start()
         }
-        let watchdog = Thread { [self] in self.watchdogLoop() }
+        let watchdog = Thread { [self] in
+            ImportService.nameThread("tally-watchdog")
+            self.watchdogLoop()
+        }
         watchdog.name = "tally-import-watchdog"
         watchdog.start()
+    }
+
+    /// Names the calling thread for the kernel (`top -H`, `/proc/PID/task/*/comm`, at most 15
+    /// bytes): Foundation's `Thread.name` does not reach it on Linux.
+    private static func nameThread(_ name: String) {
+        // pthread_setname_np is not visible without a C shim; the kernel's file says the same.
+        let fd = open("/proc/thread-self/comm", O_WRONLY | O_CLOEXEC)
+        guard fd >= 0 else { return }
+        defer { close(fd) }
+        var text = String(name.utf8.prefix(15)) ?? name
+        text.withUTF8 { bytes in _ = write(fd, bytes.baseAddress, bytes.count) }
     }
 
     private func workerLoop() {
         while true {
             lock.lock()
-            while queue.count == queueHead && !shuttingDown { lock.wait() }
+            while (queue.count == queueHead || held) && !shuttingDown { lock.wait() }
             if shuttingDown {
                 liveThreads -= 1
                 lock.broadcast()

@@ -5,6 +5,8 @@ import Glibc
 
 private let benchUsage = """
     usage: tally bench import [--rows N] [--runs R] [--dir DIR]
+           tally bench csv --rows N --out FILE      (the bench file, and FILE.schema.json)
+           tally bench import-server --port P ...   (the server side of Benchmarks/import-load.sh)
            tally bench fanout-server --port P ...   (the server side of Benchmarks/fanout.sh)
 
     Generates an N-row (default 1,000,000), 8-column CSV file and reports, in one run:
@@ -30,6 +32,8 @@ private let benchSQLTable = """
 /// `tally bench import`: the import benchmark recorded in docs/BENCHMARKS.md.
 func runBench(_ arguments: [String]) -> Int32 {
     if arguments.first == "fanout-server" { return runFanoutServer(Array(arguments.dropFirst())) }
+    if arguments.first == "import-server" { return runImportServer(Array(arguments.dropFirst())) }
+    if arguments.first == "csv" { return runBenchCSV(Array(arguments.dropFirst())) }
     guard arguments.first == "import" else {
         printError(benchUsage)
         return arguments.first.map { $0 == "--help" || $0 == "-h" } == true ? 0 : 64
@@ -119,6 +123,33 @@ func runBench(_ arguments: [String]) -> Int32 {
     report += "  progress overhead     wall \(fmt((bestOn.seconds - bestOff.seconds) / bestOff.seconds * 100)) %, cpu \(fmt((cpuOn - cpuOff) / max(cpuOff, 0.001) * 100)) % (on vs off)\n"
     report += "  peak RSS, 1/4 file    \(fmt(bestSmall.maxRSSMiB)) MiB (\(grouped(rows / 4)) rows) vs \(fmt(bestOn.maxRSSMiB)) MiB (\(grouped(rows)) rows)\n"
     print(report, terminator: "")
+    return 0
+}
+
+/// `tally bench csv`: writes the benchmark file (and its schema next to it) for scripts that
+/// upload it, so every benchmark imports the same rows.
+private func runBenchCSV(_ arguments: [String]) -> Int32 {
+    var rows = 1_000_000
+    var out: String?
+    var iterator = arguments.makeIterator()
+    while let argument = iterator.next() {
+        switch argument {
+        case "--rows": rows = iterator.next().flatMap { Int($0) } ?? 0
+        case "--out": out = iterator.next()
+        default:
+            printError("tally bench csv: unexpected argument '\(argument)'\n" + benchUsage)
+            return 64
+        }
+    }
+    guard rows >= 1, let out, !out.isEmpty else {
+        printError(benchUsage)
+        return 64
+    }
+    guard generateCSV(path: out, rows: rows) > 0,
+          FileManager.default.createFile(atPath: out + ".schema.json", contents: Data(benchSchema.utf8)) else {
+        printError("tally bench csv: cannot write \(out)\n")
+        return 1
+    }
     return 0
 }
 

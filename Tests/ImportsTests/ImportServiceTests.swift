@@ -69,6 +69,22 @@ func makeStoreSeq(_ dir: ImportTempDirectory, _ id: String) throws -> Int64? {
         #expect(done.seq == Int64(events.count))
     }
 
+    @Test func aHeldQueueKeepsJobsPendingUntilReleased() throws {
+        let dir = ImportTempDirectory()
+        let file = dir.write("held.csv", numberedCSV(rows: 200))
+        let service = try makeService(dir)
+        defer { service.shutdown() }
+        service.holdQueue()
+        let job = try service.submit(path: file, options: ImportOptions(schema: numberedSchema))
+        // Long enough for an idle worker to have picked the job up, were the queue open.
+        usleep(300_000)
+        #expect(try service.job(job.id)?.state == .pending)
+        #expect(try service.job(job.id)?.seq == 1)
+        service.releaseQueue()
+        let done = try #require(try waitForEnd(service, job.id))
+        #expect(done.state == .completed && done.succeeded == 200)
+    }
+
     @Test func progressOffPublishesOnlyStateChanges() throws {
         let dir = ImportTempDirectory()
         let file = dir.write("p.csv", numberedCSV(rows: 2000))

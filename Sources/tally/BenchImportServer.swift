@@ -1,0 +1,190 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+import Imports
+import Progress
+import TallyApp
+
+private let importServerUsage = """
+    usage: tally bench import-server --port P [--subscribers N] [--start-delay S] [--max-wait S]
+                                     [--loops N]
+
+    The server side of Benchmarks/import-load.sh: serves the full application on 127.0.0.1:P
+    (no auth, no connection caps, no rate limit, throwaway data directory) with its import
+    queue held. The first import uploaded (`POST /api/imports`) stays pending until N
+    subscribers follow it (or --max-wait seconds pass, default 120), then starts after
+    --start-delay seconds (default 1: the last handshakes settle). When it ends, prints one
+    JSON line on stdout: the job's rows and its own startedAt/finishedAt, rows per second from
+    them, the seq subscribers started from and the final seq, and the CPU seconds the process,
+    its import workers and its event loops spent during the import. Prints
+    `{"listening":P}` on stderr when ready; exits on SIGTERM or SIGINT, or by itself 300 s
+    after starting.
+
+    """
+
+/// `tally bench import-server`: see `importServerUsage`.
+func runImportServer(_ arguments: [String]) -> Int32 {
+    var port = 0, subscribers = 0, startDelay = 1.0, maxWait = 120.0
+    var loops: Int?
+    var iterator = arguments.makeIterator()
+    while let argument = iterator.next() {
+        let value = { iterator.next().flatMap { Double($0) } }
+        switch argument {
+        case "--port": port = value().map { Int($0) } ?? -1
+        case "--subscribers": subscribers = value().map { Int($0) } ?? -1
+        case "--start-delay": startDelay = value() ?? -1
+        case "--max-wait": maxWait = value() ?? -1
+        case "--loops": loops = value().map { Int($0) }
+        case "-h", "--help":
+            printError(importServerUsage)
+            return 0
+        default:
+            printError("tally bench import-server: unexpected argument '\(argument)'\n" + importServerUsage)
+            return 64
+        }
+    }
+    guard (1...65535).contains(port), subscribers >= 0, startDelay >= 0, startDelay <= 60, maxWait >= 0, maxWait <= 600,
+          loops.map({ (1...64).contains($0) }) ?? true else {
+        printError(importServerUsage)
+        return 64
+    }
+    let work = NSTemporaryDirectory() + "tally-import-load-\(getpid())"
+    defer { try? FileManager.default.removeItem(atPath: work) }
+    var configuration = TallyConfiguration()
+    configuration.server.host = "127.0.0.1"
+    configuration.server.port = port
+    if let loops { configuration.server.loopCount = loops }
+    configuration.server.maxConnectionsPerAddress = 0
+    configuration.server.maxConnections = 1_000_000
+    configuration.dataDirectory = work
+    configuration.webRoot = work
+    configuration.api.rateLimit = nil
+    raiseDescriptorLimit()
+    TerminationSignals.block()
+    let application: TallyApplication
+    do {
+        application = try TallyApplication(configuration: configuration, logger: Logger.standardError(level: .error))
+        // Held before the port opens, so no upload can start before the subscribers follow it.
+        application.api.imports.holdQueue()
+        try application.start()
+    } catch {
+        printError("tally bench import-server: \(error.description)\n")
+        return 1
+    }
+    defer { application.shutdown() }
+    let imports = application.api.imports
+    let ended = DispatchSemaphore(value: 0)
+    imports.tracker.addObserver { event in
+        if event.isTerminal { ended.signal() }
+    }
+    printError("{\"listening\":\(port)}\n")
+
+    // Runs the measurement on its own thread; the main thread only waits for a signal.
+    let measurement = Thread { [maxWait, subscribers, startDelay] in
+        let deadline = monotonicClock() + maxWait
+        var pending: JobSnapshot?
+        while pending == nil, monotonicClock() < deadline {
+            pending = (try? imports.jobs(state: .pending, page: Page(limit: 1)))?.first
+            if pending == nil { usleep(20_000) }
+        }
+        guard let job = pending else {
+            printError("tally bench import-server: no import was uploaded within \(Int(maxWait)) s\n")
+            return kill(getpid(), SIGTERM) == 0 ? () : ()
+        }
+        while application.api.hub.metrics.subscribers < subscribers, monotonicClock() < deadline { usleep(10_000) }
+        usleep(UInt32(startDelay * 1_000_000))
+        let following = application.api.hub.metrics.subscribers
+        let before = ThreadCPU.sample()
+        let startSeq = (try? imports.job(job.id))?.seq ?? job.seq
+        imports.releaseQueue()
+        ended.wait()
+        let after = ThreadCPU.sample()
+        let hub = application.api.hub.metrics
+        guard let done = try? imports.job(job.id), let started = done.startedAt, let finished = done.finishedAt else {
+            printError("tally bench import-server: the job has no start or end\n")
+            return
+        }
+        let seconds = finished.seconds(since: started)
+        let rate = seconds > 0 ? Double(done.processed) / seconds : 0
+        func cpu(_ prefix: String?) -> String {
+            String(format: "%.2f", after.seconds(prefix) - before.seconds(prefix))
+        }
+        var line = ("{\"subscribers\":\(following),\"job\":\"\(done.id)\",\"state\":\"\(done.state.rawValue)\","
+              + "\"processed\":\(done.processed),\"succeeded\":\(done.succeeded),\"failed\":\(done.failed),"
+              + "\"import_s\":\(String(format: "%.3f", seconds)),\"rows_per_s\":\(Int(rate)),"
+              + "\"start_seq\":\(startSeq),\"final_seq\":\(done.seq),\"published\":\(hub.published),"
+              + "\"delivered\":\(hub.delivered),\"coalesced\":\(hub.coalesced),\"resyncs\":\(hub.resyncs),"
+              + "\"cpu_process_s\":\(cpu(nil)),\"cpu_import_s\":\(cpu("tally-import-")),\"cpu_loops_s\":\(cpu("tally-loop-"))}\n")
+        line.withUTF8 { bytes in _ = write(1, bytes.baseAddress, bytes.count) }
+    }
+    measurement.start()
+    // Bounded: a driver that died never leaves the server behind.
+    waitForTermination(seconds: 300)
+    return 0
+}
+
+/// CPU seconds (user + system) of this process and of its threads, by thread name.
+private struct ThreadCPU {
+    var process: Double = 0
+    var threads: [(name: String, seconds: Double)] = []
+
+    static func sample() -> ThreadCPU {
+        let tick = Double(sysconf(Int32(_SC_CLK_TCK)))
+        var sample = ThreadCPU()
+        sample.process = ticks(in: "/proc/self/stat").map { $0 / tick } ?? 0
+        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")) ?? []
+        for task in tasks {
+            let base = "/proc/self/task/" + task
+            guard let name = try? String(contentsOfFile: base + "/comm", encoding: .utf8),
+                  let seconds = ticks(in: base + "/stat").map({ $0 / tick }) else { continue }
+            sample.threads.append((name.trimmingCharacters(in: .whitespacesAndNewlines), seconds))
+        }
+        return sample
+    }
+
+    /// The whole process (nil) or the threads whose name starts with `prefix`.
+    func seconds(_ prefix: String?) -> Double {
+        guard let prefix else { return process }
+        return threads.filter { $0.name.hasPrefix(prefix) }.reduce(0) { $0 + $1.seconds }
+    }
+
+    /// utime + stime of a `stat` file, in clock ticks.
+    private static func ticks(in path: String) -> Double? {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8),
+              let close = text.lastIndex(of: ")") else { return nil }
+        let fields = text[text.index(after: close)...].split(separator: " ")
+        // After the command: state is field 3, utime 14 and stime 15 (1-based, whole line).
+        guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
+        return user + system
+    }
+}
+
+/// Waits for SIGINT or SIGTERM (blocked by `TerminationSignals.block()`) at most `seconds`.
+private func waitForTermination(seconds: Int) {
+    var set = sigset_t()
+    sigemptyset(&set)
+    sigaddset(&set, SIGINT)
+    sigaddset(&set, SIGTERM)
+    let deadline = monotonicClock() + Double(seconds)
+    while true {
+        let left = deadline - monotonicClock()
+        guard left > 0 else { return }
+        var timeout = timespec(tv_sec: Int(left), tv_nsec: Int((left - Double(Int(left))) * 1e9))
+        if sigtimedwait(&set, nil, &timeout) >= 0 { return }
+        if errno != EINTR { return }
+    }
+}
+
+private func monotonicClock() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+}
+
+private func raiseDescriptorLimit() {
+    var limit = rlimit()
+    guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < limit.rlim_max else { return }
+    limit.rlim_cur = limit.rlim_max
+    _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+}
