@@ -64,11 +64,13 @@ run_one() {  # $1 subscribers $2 port $3 round; appends one JSON line to $OUT
   id=$(printf '%s' "$body" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])' 2>/dev/null)
   [ -n "$id" ] || { echo "upload failed: $body" >&2; return 1; }
   if [ "$n" -gt 0 ]; then
-    nice -n "$CLIENT_NICE" "$WSLOAD" --port "$port" --path "/ws/jobs/$id" --conns "$n" --duration 180 --idle-exit 3 > "$wl" &
+    nice -n "$CLIENT_NICE" "$WSLOAD" --port "$port" --path "/ws/jobs/$id" --conns "$n" --duration 240 --idle-exit 30 > "$wl" &
     WPID=$!
   fi
   for _ in $(seq 1 1800); do [ -s "$sres" ] && break; kill -0 $SPID 2>/dev/null || break; sleep 0.1; done
-  if [ -n "$WPID" ]; then wait "$WPID"; WPID=""; fi
+  # The server says "drained" once every subscriber's socket closed after the terminal event.
+  for _ in $(seq 1 700); do grep -q drained "$slog" 2>/dev/null && break; kill -0 $SPID 2>/dev/null || break; sleep 0.1; done
+  if [ -n "$WPID" ]; then kill -TERM "$WPID" 2>/dev/null; wait "$WPID"; WPID=""; fi
   kill -TERM $SPID 2>/dev/null; wait $SPID 2>/dev/null; SPID=""
   python3 - "$round" "$n" "$sres" "$wl" "$(cut -d' ' -f1-3 /proc/loadavg)" <<'EOF' | tee -a "$OUT" >&2
 import json, sys
@@ -85,7 +87,7 @@ if int(n) > 0:
     row.update({"ws_connected": w.get("connected"), "ws_min_msgs": w.get("min_msgs_per_conn"),
                 "ws_max_msgs": w.get("max_msgs_per_conn"), "ws_expect_msgs": expect, "ws_seq_gaps": w.get("seq_gaps"),
                 "ws_server_closed": w.get("server_closed"), "ws_failed": w.get("failed_conns"),
-                "ws_client_cpu_s": w.get("client_cpu_s"), "ws_p50_ms": None,
+                "ws_client_cpu_s": w.get("client_cpu_s"),
                 "all_received": w.get("connected") == int(n) and w.get("min_msgs_per_conn") == expect
                                 and w.get("max_msgs_per_conn") == expect and w.get("seq_gaps") == 0
                                 and w.get("server_closed") == int(n)})

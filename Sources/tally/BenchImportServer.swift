@@ -18,7 +18,8 @@ private let importServerUsage = """
     JSON line on stdout: the job's rows and its own startedAt/finishedAt, rows per second from
     them, the seq subscribers started from and the final seq, and the CPU seconds the process,
     its import workers and its event loops spent during the import. Prints
-    `{"listening":P}` on stderr when ready; exits on SIGTERM or SIGINT, or by itself 300 s
+    `{"listening":P}` on stderr when ready, and `{"drained":true,…}` once every subscriber's
+    connection has closed after the job's end; exits on SIGTERM or SIGINT, or by itself 300 s
     after starting.
 
     """
@@ -117,6 +118,14 @@ func runImportServer(_ arguments: [String]) -> Int32 {
               + "\"delivered\":\(hub.delivered),\"coalesced\":\(hub.coalesced),\"resyncs\":\(hub.resyncs),"
               + "\"cpu_process_s\":\(cpu(nil)),\"cpu_import_s\":\(cpu("tally-import-")),\"cpu_loops_s\":\(cpu("tally-loop-"))}\n")
         line.withUTF8 { bytes in _ = write(1, bytes.baseAddress, bytes.count) }
+        // Every subscriber got the terminal event and the close once no WebSocket is left: the
+        // hub lets a subscription go as soon as the terminal event is queued, but the socket
+        // closes only after its queued frames and the client's close reply.
+        let sockets = application.api.metrics.webSockets
+        let drainStart = monotonicClock()
+        while sockets.current > 0, monotonicClock() - drainStart < 60 { usleep(20_000) }
+        let left = sockets.current
+        printError("{\"drained\":\(left == 0),\"subscribers_left\":\(left),\"drain_s\":\(String(format: "%.2f", monotonicClock() - drainStart))}\n")
     }
     measurement.start()
     // Bounded: a driver that died never leaves the server behind.
