@@ -11,7 +11,8 @@ private let importServerUsage = """
                                      [--loops N]
 
     The server side of Benchmarks/import-load.sh: serves the full application on 127.0.0.1:P
-    (no auth, no connection caps, no rate limit, throwaway data directory) with its import
+    (no auth, no connection caps, no rate limit, pings every 280 s instead of 30, throwaway
+    data directory) with its import
     queue held. The first import uploaded (`POST /api/imports`) stays pending until N
     subscribers follow it (or --max-wait seconds pass, default 120), then starts after
     --start-delay seconds (default 1: the last handshakes settle). When it ends, prints one
@@ -61,6 +62,9 @@ func runImportServer(_ arguments: [String]) -> Int32 {
     configuration.dataDirectory = work
     configuration.webRoot = work
     configuration.api.rateLimit = nil
+    // A client that falls more than the pong timeout (10 s) behind is closed as dead; on an
+    // overloaded machine the load generator does, and its closes would read as lost events.
+    configuration.api.webSocketPingSeconds = 280
     raiseDescriptorLimit()
     TerminationSignals.block()
     let application: TallyApplication
