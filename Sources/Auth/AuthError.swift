@@ -28,6 +28,20 @@ public struct AuthError: Error, Equatable, Sendable, CustomStringConvertible {
         case adminDisabled = "auth.admin_disabled"
         /// A browser page from an origin that is not allowed (WebSocket handshake or CORS).
         case originNotAllowed = "auth.origin_not_allowed"
+        /// The client's address failed authentication too often lately; its credentials are
+        /// not even looked at until `Retry-After` has passed (429).
+        case tooManyFailures = "auth.too_many_failures"
+    }
+
+    /// Whether the refusal suggests someone guessing credentials: a forged, tampered or
+    /// made-up token or key. Expired, not-yet-valid and wrong-audience tokens carry our
+    /// signature (whoever holds them was given them), and a missing token guesses nothing,
+    /// so only these count towards the per-address failure limit.
+    public var isCredentialFailure: Bool {
+        switch code {
+        case .badSignature, .invalidAPIKey, .malformedToken, .unsupportedAlgorithm: return true
+        default: return false
+        }
     }
 
     /// The stable reason.
@@ -47,15 +61,17 @@ public struct AuthError: Error, Equatable, Sendable, CustomStringConvertible {
     public var httpStatus: Int {
         switch code {
         case .outOfScope, .adminRequired, .adminDisabled, .originNotAllowed: return 403
+        case .tooManyFailures: return 429
         default: return 401
         }
     }
 
     /// The WebSocket close code used when a connection is refused after the upgrade
-    /// (first-message auth): 4401 and 4403 mirror the HTTP statuses in the private range
-    /// (RFC 6455 §7.4.2), so a client can tell "log in again" from "not yours".
+    /// (first-message auth): 4401, 4403 and 4429 mirror the HTTP statuses in the private
+    /// range (RFC 6455 §7.4.2), so a client can tell "log in again" from "not yours" from
+    /// "wait".
     public var webSocketCloseCode: UInt16 {
-        httpStatus == 403 ? 4403 : 4401
+        4000 + UInt16(httpStatus)
     }
 
     /// The value of a `WWW-Authenticate` header for a 401 (RFC 6750 §3), or nil for a 403.

@@ -28,9 +28,13 @@ public struct SubscribeClaims: Equatable, Sendable {
     }
 }
 
-/// Verifies and mints HS256 JSON Web Tokens (RFC 7515, RFC 7519, RFC 7518 §3.2) with one
+/// Verifies and mints HS256 JSON Web Tokens (RFC 7515, RFC 7519, RFC 7518 §3.2) with a
 /// shared secret: an admin portal's backend mints a token for one user and one job, and hands
 /// it to the browser, which shows it to Tally.
+///
+/// Several secrets make rotation possible without cutting anyone off: tokens are minted with
+/// the first and accepted when signed with any of them, so a new secret goes first, the old
+/// one stays behind it until the tokens it signed have expired, and then goes.
 ///
 /// Only HS256 is accepted: the header's `alg` is checked before anything else, so `none` or
 /// an asymmetric algorithm can never be used to pass the HMAC key off as something else.
@@ -41,7 +45,8 @@ public struct JWTCodec: Sendable {
     /// subscribe tokens are ~200 bytes, and a URL query must stay short.
     public static let maxTokenLength = 4096
 
-    private let secret: [UInt8]
+    /// The secrets; the first signs, any of them verifies.
+    private let secrets: [[UInt8]]
     /// When set, tokens must name it in `aud`.
     public let audience: String?
     /// Seconds of clock skew tolerated on `exp` and `nbf`: the minting backend's clock and
@@ -50,12 +55,23 @@ public struct JWTCodec: Sendable {
     /// Whether `exp` must be present; subscribe tokens must expire.
     public let requiresExpiry: Bool
 
-    /// Creates a codec. Throws `AuthConfigurationError` for a secret shorter than 32 bytes.
+    /// Creates a codec with one secret. Throws `AuthConfigurationError` for a secret shorter
+    /// than 32 bytes.
     public init(secret: [UInt8], audience: String? = nil, leeway: Int64 = 60, requiresExpiry: Bool = true) throws(AuthConfigurationError) {
-        guard secret.count >= Self.minimumSecretLength else {
-            throw AuthConfigurationError(.weakSecret, "The token secret has \(secret.count) bytes; at least \(Self.minimumSecretLength) are required (RFC 7518 §3.2).")
+        try self.init(secrets: [secret], audience: audience, leeway: leeway, requiresExpiry: requiresExpiry)
+    }
+
+    /// Creates a codec that mints with `secrets[0]` and verifies with any of `secrets`.
+    /// Throws `AuthConfigurationError` for an empty list or a secret shorter than 32 bytes.
+    public init(secrets: [[UInt8]], audience: String? = nil, leeway: Int64 = 60, requiresExpiry: Bool = true) throws(AuthConfigurationError) {
+        guard !secrets.isEmpty else {
+            throw AuthConfigurationError(.weakSecret, "No token secret was given.")
         }
-        self.secret = secret
+        for (position, secret) in secrets.enumerated() where secret.count < Self.minimumSecretLength {
+            let which = secrets.count == 1 ? "The token secret" : "Token secret \(position + 1) of \(secrets.count)"
+            throw AuthConfigurationError(.weakSecret, "\(which) has \(secret.count) bytes; at least \(Self.minimumSecretLength) are required (RFC 7518 §3.2).")
+        }
+        self.secrets = secrets
         self.audience = audience
         self.leeway = max(0, leeway)
         self.requiresExpiry = requiresExpiry
@@ -75,7 +91,7 @@ public struct JWTCodec: Sendable {
         let header = Base64URL.encode(Array("{\"alg\":\"HS256\",\"typ\":\"JWT\"}".utf8))
         let payload = Base64URL.encode(Array(("{" + fields.joined(separator: ",") + "}").utf8))
         let signingInput = header + "." + payload
-        return signingInput + "." + Base64URL.encode(Crypto.hmacSHA256(key: secret, data: Array(signingInput.utf8)))
+        return signingInput + "." + Base64URL.encode(Crypto.hmacSHA256(key: secrets[0], data: Array(signingInput.utf8)))
     }
 
     /// Checks a token's form, algorithm, signature and time window, and returns its claims.
@@ -116,7 +132,13 @@ public struct JWTCodec: Sendable {
             throw AuthError(.malformedToken, "The token signature is not a base64url HMAC-SHA256.")
         }
         let signingInput = Array(bytes[..<parts[1].endIndex])
-        guard constantTimeEquals(Crypto.hmacSHA256(key: secret, data: signingInput), signature) else {
+        // Every secret is tried whatever the outcome, so the time taken does not tell which
+        // one (if any) signed the token.
+        var signed = false
+        for secret in secrets where constantTimeEquals(Crypto.hmacSHA256(key: secret, data: signingInput), signature) {
+            signed = true
+        }
+        guard signed else {
             throw AuthError(.badSignature, "The token signature does not match.")
         }
         guard let payloadBytes = Base64URL.decode(parts[1]),

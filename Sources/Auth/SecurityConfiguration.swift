@@ -2,8 +2,9 @@
 /// place so the flags, their validation and their error messages stay consistent.
 ///
 /// Flags (all optional; with none of the secrets, the server runs in open mode):
-/// - `--token-secret S` / `--token-secret-file PATH`: HS256 secret for subscribe tokens
-///   (a file keeps the secret out of `ps` and shell history).
+/// - `--token-secret S` / `--token-secret-file PATH` (either repeatable): HS256 secrets for
+///   subscribe tokens, the first signing and any verifying (rotation); a file keeps the secret
+///   out of `ps` and shell history.
 /// - `--token-audience NAME`, `--token-leeway SECONDS` (default 60).
 /// - `--api-key KEY` (repeatable) / `--api-keys-file PATH` (one per line).
 /// - `--allowed-origin ORIGIN` (repeatable): pages allowed to open WebSockets; default is
@@ -11,10 +12,18 @@
 /// - `--cors-origin ORIGIN` (repeatable): origins allowed to call the API from a browser;
 ///   defaults to the `--allowed-origin` list.
 /// - `--frame-ancestors "SRC ..."`: who may embed the dashboard; default `'self'`.
+/// - `--auth-failure-limit N/S` or `off`: failed authentications per client address before
+///   a lockout (default 20 per 60 s).
 /// - `--tls-cert PATH` and `--tls-key PATH`: serve https:// and wss://.
 public struct SecurityConfiguration: Sendable {
-    /// The HS256 secret, if any.
-    public var tokenSecret: [UInt8]?
+    /// The HS256 secrets in the order given: the first mints (`tally token`), any of them
+    /// verifies. Empty: no subscribe tokens.
+    public var tokenSecrets: [[UInt8]] = []
+    /// The secret that mints tokens; setting it replaces the whole list.
+    public var tokenSecret: [UInt8]? {
+        get { tokenSecrets.first }
+        set { tokenSecrets = newValue.map { [$0] } ?? [] }
+    }
     /// Required `aud`, if any.
     public var tokenAudience: String?
     /// Clock skew tolerated on `exp`/`nbf`, in seconds.
@@ -27,6 +36,8 @@ public struct SecurityConfiguration: Sendable {
     public var corsOrigins: [String]?
     /// `frame-ancestors` sources.
     public var frameAncestors: [String] = ["'self'"]
+    /// Failed authentications allowed per client address and window; nil: no limit.
+    public var authFailures: AuthFailurePolicy? = AuthFailurePolicy()
     /// PEM certificate chain file.
     public var tlsCertificatePath: String?
     /// PEM private key file.
@@ -39,7 +50,7 @@ public struct SecurityConfiguration: Sendable {
     public static let flags: Set<String> = [
         "--token-secret", "--token-secret-file", "--token-audience", "--token-leeway",
         "--api-key", "--api-keys-file", "--allowed-origin", "--cors-origin", "--frame-ancestors",
-        "--tls-cert", "--tls-key",
+        "--tls-cert", "--tls-key", "--auth-failure-limit",
     ]
 
     /// Takes the security flags out of `arguments` (both `--flag value` and `--flag=value`),
@@ -75,8 +86,8 @@ public struct SecurityConfiguration: Sendable {
 
     private mutating func apply(_ name: String, _ value: String) throws(AuthConfigurationError) {
         switch name {
-        case "--token-secret": tokenSecret = Array(value.utf8)
-        case "--token-secret-file": tokenSecret = try SecretFile.readSecret(path: value)
+        case "--token-secret": tokenSecrets.append(Array(value.utf8))
+        case "--token-secret-file": tokenSecrets.append(try SecretFile.readSecret(path: value))
         case "--token-audience": tokenAudience = value
         case "--token-leeway":
             guard let seconds = Int64(value), (0...3600).contains(seconds) else {
@@ -89,6 +100,15 @@ public struct SecurityConfiguration: Sendable {
         case "--cors-origin": corsOrigins = (corsOrigins ?? []) + [value]
         case "--frame-ancestors":
             frameAncestors = value.split(separator: " ").map(String.init)
+        case "--auth-failure-limit":
+            if value == "off" {
+                authFailures = nil
+                return
+            }
+            guard let policy = AuthFailurePolicy.parse(value) else {
+                throw AuthConfigurationError(.badFlag, "--auth-failure-limit takes FAILURES/SECONDS (e.g. 20/60) or off.")
+            }
+            authFailures = policy
         case "--tls-cert": tlsCertificatePath = value
         case "--tls-key": tlsPrivateKeyPath = value
         default: break
@@ -98,7 +118,8 @@ public struct SecurityConfiguration: Sendable {
     /// Help lines for `tally serve --help`.
     public static let usage = """
           --token-secret S | --token-secret-file PATH
-                                  HS256 secret (>= 32 bytes) for subscribe tokens
+                                  HS256 secret (>= 32 bytes) for subscribe tokens; repeat to rotate:
+                                  the first signs, every one given verifies
           --token-audience NAME   require this "aud" in tokens
           --token-leeway SECONDS  clock skew allowed on exp/nbf (default 60)
           --api-key KEY | --api-keys-file PATH
@@ -107,6 +128,9 @@ public struct SecurityConfiguration: Sendable {
                                   https://*.example.com for subdomains, * for any)
           --cors-origin ORIGIN    origins allowed to call the API from browsers (default: as above)
           --frame-ancestors SRCS  who may embed the dashboard (default "'self'")
+          --auth-failure-limit N/S
+                                  after N failed authentications from one address within S seconds,
+                                  429 for S seconds (default 20/60; off turns it off)
           --tls-cert PATH --tls-key PATH
                                   serve https:// and wss:// with this PEM certificate chain and key
 
@@ -114,9 +138,7 @@ public struct SecurityConfiguration: Sendable {
 
     /// Builds the access policy; throws for a weak secret or key.
     public func accessPolicy() throws(AuthConfigurationError) -> AccessPolicy {
-        let tokens = try tokenSecret.map { secret throws(AuthConfigurationError) in
-            try JWTCodec(secret: secret, audience: tokenAudience, leeway: tokenLeeway)
-        }
+        let tokens = tokenSecrets.isEmpty ? nil : try JWTCodec(secrets: tokenSecrets, audience: tokenAudience, leeway: tokenLeeway)
         return AccessPolicy(tokens: tokens, apiKeys: try APIKeySet(keys: apiKeys))
     }
 

@@ -98,6 +98,10 @@ public struct HTTPResponder {
     /// The client's address (`203.0.113.7`, `2001:db8::1`), for rate limits and logs; empty
     /// when the socket no longer has a peer.
     public var peerAddress: String {
+        // The address noted at accept: the same text the connection and admission limits
+        // key on (IPv4-mapped IPv6 shown as IPv4).
+        let noted = handler.connection.peerAddress
+        if !noted.isEmpty { return noted }
         var storage = sockaddr_storage()
         var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
         let found = withUnsafeMutablePointer(to: &storage) {

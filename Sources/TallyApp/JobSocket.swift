@@ -24,16 +24,10 @@ enum JobSocket {
         var single: (job: String, after: UInt64?)?
         if !route.isMultiplexed {
             // Refused before the upgrade, so the client sees a plain HTTP status with a code.
-            let id: String
-            switch JobsAPI.validID(request.parameters["id"]) {
-            case .failure(let error): return api.respond(responder, .failure(error))
-            case .success(let value): id = value
-            }
             guard let after = parseAfter(request.query("after")) else {
                 return api.respond(responder, .failure(.badParameter("after", "a non-negative integer.")))
             }
-            guard api.hub.latest(job: id) != nil else { return api.respond(responder, .failure(.jobNotFound(id))) }
-            single = (id, after)
+            single = (request.parameters["id"] ?? "", after)
         }
         let loop = request.loop
         // The handshake was admitted by the gate; either it showed credentials (a principal
@@ -44,6 +38,13 @@ enum JobSocket {
         case .accept(let accepted): principal = accepted
         case .acceptPendingAuth: principal = nil
         case .reject(let error): return responder.respond(SecurityGate.response(for: error))
+        }
+        // Whether the job exists is told only to a caller allowed to watch it: a connection
+        // still to authenticate is upgraded whatever the id, and hears `job.not_found` only
+        // after its first message proved it may ask (`follow`).
+        if let single, principal != nil {
+            if case .failure(let error) = JobsAPI.validID(single.job) { return api.respond(responder, .failure(error)) }
+            guard api.hub.latest(job: single.job) != nil else { return api.respond(responder, .failure(.jobNotFound(single.job))) }
         }
         WebSocket.upgrade(request, responder, shared: route.options) { webSocket in
             let session = SocketSession(webSocket: webSocket, route: route, loop: loop, access: access, principal: principal)
@@ -114,7 +115,8 @@ final class SocketSession: HubSink {
     /// `/ws/jobs/{id}`: subscribes at once; a snapshot (or the missed events) comes first.
     func follow(_ job: String, after: UInt64?) {
         guard let subscription = api.hub.subscribe(to: .job(job), after: after, sink: self, on: loop) else {
-            send(ServerMessage.error(WireError(code: "job.not_found", message: "No job with id '\(job)'.", job: job)))
+            let shown = APIError.clip(job)
+            send(ServerMessage.error(WireError(code: "job.not_found", message: "No job with id '\(shown)'.", job: shown)))
             webSocket.close(code: .policyViolation, reason: "job.not_found")
             return
         }
@@ -134,7 +136,8 @@ final class SocketSession: HubSink {
     private func authenticate(_ message: WebSocketMessage) {
         if let authTimer { loop.cancelTimer(authTimer) }
         authTimer = nil
-        switch route.security.authenticateFirstMessage(message.payload, for: access) {
+        switch route.security.authenticateFirstMessage(message.payload, for: access,
+                                                       peer: webSocket.connection?.peerAddress ?? "") {
         case .failure(let error):
             send(ServerMessage.error(WireError(code: error.code.rawValue, message: error.message)))
             webSocket.close(code: WebSocketCloseCode(rawValue: error.webSocketCloseCode), reason: error.code.rawValue)

@@ -26,17 +26,24 @@ public final class SecurityGate: Sendable {
     /// Headers for pages and API responses.
     public let headers: SecurityHeaders
     private let clock: @Sendable () -> Int64
+    /// Monotonic milliseconds, for the failure limiter's windows.
+    private let monotonicClock: @Sendable () -> UInt64
+    /// Failed authentications per client address; nil when `--auth-failure-limit off`.
+    public let failures: AuthFailureLimiter?
     private let docsHeaders: HeaderList
     private let refusals: [AuthError.Code: MetricCounter]
     private let preflights = MetricCounter()
 
     /// Builds the gate; throws for a weak secret or key, or a bad origin pattern.
-    public init(configuration: SecurityConfiguration, clock: @escaping @Sendable () -> Int64 = { Int64(time(nil)) }) throws(AuthConfigurationError) {
+    public init(configuration: SecurityConfiguration, clock: @escaping @Sendable () -> Int64 = { Int64(time(nil)) },
+                monotonicClock: @escaping @Sendable () -> UInt64 = { monotonicMilliseconds() }) throws(AuthConfigurationError) {
         policy = try configuration.accessPolicy()
         origins = try configuration.originPolicy()
         cors = try configuration.corsPolicy()
         headers = configuration.securityHeaders()
         self.clock = clock
+        self.monotonicClock = monotonicClock
+        failures = configuration.authFailures.map { AuthFailureLimiter(policy: $0) }
         docsHeaders = headers.staticDocument(inlineStyles: SecurityGate.inlineStyles(of: DocsPage.html()))
         var refusals: [AuthError.Code: MetricCounter] = [:]
         for code in AuthError.Code.allCases { refusals[code] = MetricCounter() }
@@ -86,15 +93,44 @@ public final class SecurityGate: Sendable {
         case .open:
             return nil
         case .request(let access):
-            guard case .denied(let error) = policy.decide(access, credentials: credentials(of: head), now: clock()) else { return nil }
-            return refuse(error)
+            let credentials = credentials(of: head)
+            if let lockout = lockout(credentials, peer: request.peerAddress) { return lockout }
+            guard case .denied(let error) = policy.decide(access, credentials: credentials, now: clock()) else { return nil }
+            return refuse(failed(error, peer: request.peerAddress))
         case .webSocket(let access):
             if let error = origins.check(origin: head.headers["Origin"], host: head.headers["Host"]) {
                 return refuse(error)
             }
-            guard case .reject(let error) = policy.decideHandshake(access, credentials: credentials(of: head), now: clock()) else { return nil }
-            return refuse(error)
+            let credentials = credentials(of: head)
+            if let lockout = lockout(credentials, peer: request.peerAddress) { return lockout }
+            guard case .reject(let error) = policy.decideHandshake(access, credentials: credentials, now: clock()) else { return nil }
+            return refuse(failed(error, peer: request.peerAddress))
         }
+    }
+
+    /// The 429 for a request showing credentials from an address that failed too often,
+    /// answered before the credentials are looked at.
+    private func lockout(_ credentials: Credentials, peer: String) -> HTTPResponse? {
+        guard let seconds = lockedOut(credentials, peer: peer) else { return nil }
+        var response = refuse(Self.tooManyFailures(seconds))
+        response.headers.append(("Retry-After", String(seconds)))
+        return response
+    }
+
+    /// Seconds `peer` must wait before its credentials are looked at, when it shows some.
+    private func lockedOut(_ credentials: Credentials, peer: String) -> Int? {
+        guard let failures, !policy.isOpen, !credentials.isEmpty else { return nil }
+        return failures.retryAfter(peer, now: monotonicClock())
+    }
+
+    /// Counts `error` against `peer` when it is a failed guess; returns it.
+    private func failed(_ error: AuthError, peer: String) -> AuthError {
+        if error.isCredentialFailure { failures?.recordFailure(peer, now: monotonicClock()) }
+        return error
+    }
+
+    private static func tooManyFailures(_ seconds: Int) -> AuthError {
+        AuthError(.tooManyFailures, "Too many failed authentications from your address; try again in \(seconds) s.")
     }
 
     /// How a WebSocket connection starts after its upgrade was admitted: with a principal,
@@ -106,14 +142,18 @@ public final class SecurityGate: Sendable {
     /// Checks a first WebSocket message that should authenticate the connection, for
     /// `access` (nil on the multiplexed route). The error's `webSocketCloseCode` is the close
     /// code to use.
-    public func authenticateFirstMessage(_ text: some Collection<UInt8>, for access: AccessRequest?) -> Result<Principal, AuthError> {
+    /// A failure on `peer`'s address counts towards its failure limit, and an address that
+    /// is locked out is refused with `auth.too_many_failures` (close 4429) unheard.
+    public func authenticateFirstMessage(_ text: some Collection<UInt8>, for access: AccessRequest?, peer: String = "") -> Result<Principal, AuthError> {
         guard let token = AuthMessage.token(fromText: text) else {
             return .failure(count(AuthError(.missingToken, "The first message must be {\"type\":\"auth\",\"token\":\"…\"}.")))
         }
+        let credentials = Credentials(messageToken: token)
+        if let seconds = lockedOut(credentials, peer: peer) { return .failure(count(Self.tooManyFailures(seconds))) }
         let now = clock()
-        switch policy.authenticate(Credentials(messageToken: token), now: now) {
+        switch policy.authenticate(credentials, now: now) {
         case .failure(let error):
-            return .failure(count(error))
+            return .failure(count(failed(error, peer: peer)))
         case .success(let principal):
             if let access, let error = policy.authorize(access, as: principal, now: now) { return .failure(count(error)) }
             return .success(principal)
@@ -178,6 +218,12 @@ public final class SecurityGate: Sendable {
         }
         metrics.register("tally_cors_preflights_total", help: "CORS preflight requests answered.", type: .counter) { [self] in
             [MetricSample(value: Double(preflights.count))]
+        }
+        metrics.register("tally_auth_failure_lockouts_total", help: "Client addresses locked out after too many failed authentications (--auth-failure-limit).", type: .counter) { [self] in
+            [MetricSample(value: Double(failures?.lockoutCount ?? 0))]
+        }
+        metrics.register("tally_auth_failure_locked_addresses", help: "Client addresses locked out now; their credentialed requests get 429.", type: .gauge) { [self] in
+            [MetricSample(value: Double(failures?.blockedAddresses(now: monotonicClock()) ?? 0))]
         }
         metrics.register("tally_auth_open_mode", help: "1 when no token secret and no API key is configured.", type: .gauge) { [self] in
             [MetricSample(value: policy.isOpen ? 1 : 0)]

@@ -45,6 +45,31 @@ struct JWTCodecTests {
         #expect(code { () throws(AuthError) in try codec.verify(String(decoding: tampered, as: UTF8.self), now: 1_300_819_000) } == .badSignature)
     }
 
+    @Test func rotationMintsWithTheFirstSecretAndVerifiesWithAny() throws {
+        let old = Self.secret
+        let new = Array("a-new-secret-of-thirty-two-bytes".utf8)
+        let retired = Array("a-retired-secret-of-32-bytes-xyz".utf8)
+        let rotating = try JWTCodec(secrets: [new, old])
+        let oldOnly = try JWTCodec(secret: old)
+        let newOnly = try JWTCodec(secret: new)
+        let claims = SubscribeClaims(subject: "job-1", expiresAt: Self.now + 300)
+        let minted = rotating.mint(claims)
+        // Minted with the new secret: the old codec alone refuses it, the new one accepts it.
+        #expect(try newOnly.verify(minted, now: Self.now) == claims)
+        #expect(code { () throws(AuthError) in try oldOnly.verify(minted, now: Self.now) } == .badSignature)
+        // Tokens signed with either secret verify during the rotation.
+        #expect(try rotating.verify(oldOnly.mint(claims), now: Self.now) == claims)
+        #expect(try rotating.verify(minted, now: Self.now) == claims)
+        // A secret no longer listed is refused.
+        let stale = try JWTCodec(secret: retired).mint(claims)
+        #expect(code { () throws(AuthError) in try rotating.verify(stale, now: Self.now) } == .badSignature)
+    }
+
+    @Test func rotationRefusesAnEmptyListOrAWeakSecretAnywhere() {
+        #expect(throws: AuthConfigurationError.self) { try JWTCodec(secrets: []) }
+        #expect(throws: AuthConfigurationError.self) { try JWTCodec(secrets: [Self.secret, Array("short".utf8)]) }
+    }
+
     @Test func rejectsWeakSecret() {
         #expect(throws: AuthConfigurationError.self) { try JWTCodec(secret: Array("short".utf8)) }
     }

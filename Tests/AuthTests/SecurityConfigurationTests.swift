@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Testing
 @testable import Auth
 
@@ -17,6 +20,38 @@ struct SecurityConfigurationTests {
         #expect(try configuration.corsPolicy().allows(origin: "https://portal.example.com"))
         #expect(try configuration.originPolicy().check(origin: "https://evil.example", host: "x") != nil)
         #expect(try configuration.tlsContext() == nil)
+    }
+
+    @Test func repeatedSecretsAndKeysAreAllKeptForRotation() throws {
+        let path = "/tmp/tally-secret-\(getpid())-rotation"
+        try writeFile(path, "file-secret-0123456789abcdef0123\n")
+        defer { removeFile(path) }
+        let keys = "/tmp/tally-keys-\(getpid())-rotation"
+        try writeFile(keys, "# new first\nnew-admin-key-0123456789\nold-admin-key-0123456789\n")
+        defer { removeFile(keys) }
+        let (configuration, rest) = try SecurityConfiguration.parse([
+            "--token-secret", "new-secret-0123456789abcdef01234", "--token-secret-file", path,
+            "--token-secret=old-secret-0123456789abcdef01234", "--api-keys-file", keys, "--api-key", "third-admin-key-0123456789",
+        ])
+        #expect(rest.isEmpty)
+        #expect(configuration.tokenSecrets == ["new-secret-0123456789abcdef01234", "file-secret-0123456789abcdef0123",
+                                               "old-secret-0123456789abcdef01234"].map { Array($0.utf8) })
+        #expect(configuration.tokenSecret == Array("new-secret-0123456789abcdef01234".utf8))
+        #expect(configuration.apiKeys == ["new-admin-key-0123456789", "old-admin-key-0123456789", "third-admin-key-0123456789"])
+        let policy = try configuration.accessPolicy()
+        let claims = SubscribeClaims(subject: "*", expiresAt: Int64(time(nil)) + 60)
+        for secret in configuration.tokenSecrets {
+            let token = try JWTCodec(secret: secret).mint(claims)
+            #expect(policy.decide(.watchAllJobs, credentials: Credentials(queryToken: token), now: Int64(time(nil))) == .allowed(.subscriber(claims)))
+        }
+        for key in configuration.apiKeys {
+            #expect(policy.decide(.admin, credentials: Credentials(authorizationHeader: "Bearer " + key), now: 0) == .allowed(.admin))
+        }
+        // `tally token` mints with the first secret.
+        #expect(try JWTCodec(secret: Array("new-secret-0123456789abcdef01234".utf8)).verify(policy.tokens?.mint(claims) ?? "", now: Int64(time(nil))) == claims)
+        #expect(throws: AuthConfigurationError.self) {
+            try SecurityConfiguration.parse(["--token-secret", "new-secret-0123456789abcdef01234", "--token-secret", "short"]).0.accessPolicy()
+        }
     }
 
     @Test func nothingConfiguredIsOpenMode() throws {
