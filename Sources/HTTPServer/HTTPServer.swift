@@ -53,6 +53,8 @@ final class ServerContext: Sendable {
     let configuration: HTTPServerConfiguration
     let logger: Logger
     let locals: [LoopLocal]
+    /// TLS connections refused at accept that are still handshaking to hear their 503.
+    let pendingTLSRefusals = Atomic<Int>(0)
 
     init(router: Router, configuration: HTTPServerConfiguration, logger: Logger, loopCount: Int) {
         self.router = router
@@ -125,21 +127,43 @@ public final class HTTPServer: Sendable {
         return port
     }
 
-    /// Sheds a connection over a limit: plain HTTP gets `503` with `Retry-After` before
-    /// anything is read; a TLS connection is closed at once, since answering would first
-    /// cost a handshake.
+    /// Most refused TLS connections handshaking at once to hear their 503; beyond it they
+    /// are closed unanswered. A handshake costs a key exchange and a signature, the same as
+    /// an admitted connection's, and each one is bounded by the header timeout; the cap keeps
+    /// a flood over the limits from turning into a flood of handshakes.
+    static let maxPendingTLSRefusals = 64
+
+    /// Sheds a connection over a limit with `503` and `Retry-After`, and closes it. Plain
+    /// HTTP gets the answer before anything is read. A TLS client can only read it after a
+    /// handshake, so the answer is held by the TLS engine until the handshake completes and
+    /// sent with it; the connection closes once the client's first request arrives (or after
+    /// the header timeout). Past `maxPendingTLSRefusals` such handshakes, a TLS connection is
+    /// closed at once.
     private static func refuse(_ connection: Connection, _ refusal: ConnectionLimiter.Refusal, context: ServerContext) {
         let reason = refusal == .perAddress ? "Too many connections from your address." : "The server is at its connection limit."
         context.logger.debug("http.connection_refused", ["peer": connection.peerAddress, "reason": refusal == .perAddress ? "per_address" : "overloaded"])
-        connection.handler = RefusedConnection()
-        guard context.configuration.tls == nil else {
+        let body = "{\"error\":{\"code\":\"server.unavailable\",\"message\":\"\(reason)\"}}"
+        let head = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\nConnection: close\r\nContent-Length: \(body.utf8.count)\r\n\r\n"
+        let answer = Array((head + body).utf8)
+        guard let tls = context.configuration.tls else {
+            connection.handler = RefusedConnection()
+            connection.write(answer)
+            connection.closeAfterFlushing()
+            return
+        }
+        guard context.pendingTLSRefusals.add(1, ordering: .relaxed).newValue <= maxPendingTLSRefusals,
+              let engine = try? TLSEngine(context: tls) else {
+            context.pendingTLSRefusals.subtract(1, ordering: .relaxed)
+            connection.handler = RefusedConnection()
             connection.close()
             return
         }
-        let body = "{\"error\":{\"code\":\"server.unavailable\",\"message\":\"\(reason)\"}}"
-        let head = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\nConnection: close\r\nContent-Length: \(body.utf8.count)\r\n\r\n"
-        connection.write(Array((head + body).utf8))
-        connection.closeAfterFlushing()
+        connection.transform = TLSTransform(engine: engine)
+        connection.handler = RefusedConnection(answeringAfterHandshake: true)
+        connection.onClose = { _ in context.pendingTLSRefusals.subtract(1, ordering: .relaxed) }
+        // Held by the engine until the handshake completes, then sent at once.
+        connection.write(answer)
+        connection.setTimeout(milliseconds: context.configuration.headerTimeoutMilliseconds)
     }
 
     /// Registers work to run when shutdown begins, before connections are asked to close
@@ -164,7 +188,17 @@ public final class HTTPServer: Sendable {
     }
 }
 
-/// The handler of a connection refused at accept: it only waits for the close.
+/// The handler of a connection refused at accept: its 503 is already queued; it only waits
+/// for the close. Over TLS, the client's first request means the handshake is done and the
+/// 503 went out with its end, so the connection can say goodbye.
 private final class RefusedConnection: ConnectionHandler {
-    func received(_ bytes: UnsafeRawBufferPointer, on connection: Connection) {}
+    private let answeringAfterHandshake: Bool
+
+    init(answeringAfterHandshake: Bool = false) {
+        self.answeringAfterHandshake = answeringAfterHandshake
+    }
+
+    func received(_ bytes: UnsafeRawBufferPointer, on connection: Connection) {
+        if answeringAfterHandshake { connection.closeAfterFlushing() }
+    }
 }

@@ -120,6 +120,30 @@ struct ConnectionLimitTests {
         }
     }
 
+    @Test func answersRefusedTLSConnectionsWith503AfterTheHandshake() throws {
+        let certificate = try #require(TLSServerTests.certificate)
+        let configure: (inout HTTPServerConfiguration) -> Void = { configuration in
+            configuration.tls = try? TLSContext.server(certificatePEM: certificate.certificatePEM, privateKeyPEM: certificate.privateKeyPEM)
+            configuration.maxConnectionsPerAddress = 1
+        }
+        try withServer(echoRouter(), configure: configure) { server, port in
+            let first = try TLSTestClient(port: port, trusting: certificate)
+            try first.handshake()
+            #expect(eventually { server.connectionLimiter.openConnections == 1 })
+            let second = try TLSTestClient(port: port, trusting: certificate)
+            try second.handshake()
+            let refused = try second.request("GET /hello HTTP/1.1\r\nHost: localhost\r\n\r\n", until: "}}")
+            #expect(refused.hasPrefix("HTTP/1.1 503"))
+            #expect(refused.contains("Retry-After: 1") && refused.contains("server.unavailable"))
+            // Then a clean close, and the refused connection's slot is not counted.
+            while !second.peerClosed, try second.exchange() {}
+            #expect(second.peerClosed)
+            #expect(server.connectionLimiter.refusedForAddress == 1)
+            let served = try first.request("GET /hello HTTP/1.1\r\nHost: localhost\r\n\r\n", until: "hello")
+            #expect(served.hasPrefix("HTTP/1.1 200"))
+        }
+    }
+
     @Test func shedsLoadBeyondTheTotalLimit() throws {
         try withServer(echoRouter(), configure: { $0.maxConnections = 1 }) { server, port in
             let first = try TestClient(port: port)
