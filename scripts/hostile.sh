@@ -3,6 +3,8 @@
 # WebSocket client watches a live import (docs/SECURITY.md). Bounded: counts and deadlines are
 # fixed; the server's data directory is a temporary one.
 #   scripts/hostile.sh [ROWS] [SLOWLORIS] [NON_READERS]
+# PROGRESS_INTERVAL (seconds, default 0.01) is the import's shortest time between progress
+# events: a hundred a second gives the watcher a few hundred events, enough for a p99.
 # Fails when the watcher's p99 event latency reaches 50 ms, the server's RSS passes 512 MiB,
 # or the import does not finish with every row. Not part of scripts/test.sh (it needs a
 # release build and about a minute).
@@ -15,7 +17,8 @@ swift build -c release --product tally >/dev/null
 tally=$(swift build -c release --show-bin-path)/tally
 work=$(mktemp -d)
 pid=""
-trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
+# HOSTILE_SERVER_LOG=PATH keeps the server's log there.
+trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null; [ -n "${HOSTILE_SERVER_LOG:-}" ] && cp "$work/log.txt" "$HOSTILE_SERVER_LOG"; rm -rf "$work"' EXIT
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 secret=$(head -c 32 /dev/urandom | base64 | tr -d '=+/' | head -c 40)
@@ -26,11 +29,14 @@ awk -v n="$rows" 'BEGIN { print "id,name,amount"; for (i = 1; i <= n; i++) print
 # what is measured is the server rather than the scheduler's queue.
 nice -n "${SERVER_NICE:-0}" "$tally" serve --port 0 --data "$work/data" --web web --token-secret "$secret" --api-key "$key" \
     --header-timeout 5 --max-connections-per-address 2000 --max-upload 200000000 \
+    --progress-interval "${PROGRESS_INTERVAL:-0.01}" \
     >"$work/out.txt" 2>"$work/log.txt" &
 pid=$!
 for _ in $(seq 1 100); do grep -q "listening on" "$work/out.txt" 2>/dev/null && break; sleep 0.1; done
 port=$(grep -o 'http://[^ ]*' "$work/out.txt" | sed 's/.*://')
-echo "tally pid $pid on port $port, $rows rows, $slowloris slowloris, $readers non-readers"
+echo "tally pid $pid on port $port, $rows rows, $slowloris slowloris, $readers non-readers, progress every ${PROGRESS_INTERVAL:-0.01} s; $(uptime)"
 python3 scripts/hostile.py --port "$port" --pid "$pid" --csv "$work/rows.csv" --rows "$rows" \
     --api-key "$key" --secret "$secret" --slowloris "$slowloris" --non-readers "$readers" \
-    --slowloris-seconds 12
+    --slowloris-seconds 12 || status=$?
+echo "load after: $(uptime)"
+exit "${status:-0}"

@@ -23,6 +23,13 @@ public struct APIConfiguration: Sendable {
     public var sseHeartbeatSeconds = 15.0
     /// Subscriptions one multiplexed WebSocket may hold.
     public var maxSubscriptionsPerSocket = 100
+    /// Kernel send buffer of each WebSocket and SSE subscriber's socket, in bytes (0: the
+    /// kernel's autotuning, up to 4 MiB per socket): bounds what a client that stops reading
+    /// costs in kernel memory and per-event work (`SubscriberSocket`).
+    public var subscriberSendBuffer = 32 * 1024
+    /// Shortest time between two progress events of an import (seconds): 0.1 is the
+    /// ten a second a progress bar needs; load tests lower it for a bigger latency sample.
+    public var progressInterval = 0.1
     /// Where imports without a sink of their own write (`--sink`): nil for the embedded SQLite
     /// store, or a `postgres://` URL.
     public var sink: String?
@@ -92,6 +99,7 @@ public final class APIContext: Sendable {
         }
         var importConfiguration = ImportConfiguration()
         importConfiguration.sink = configuration.sink
+        importConfiguration.throttle.minInterval = configuration.progressInterval
         if let nodeID = configuration.nodeID { importConfiguration.nodeID = nodeID }
         if let lease = configuration.leaseSeconds { importConfiguration.leaseSeconds = lease }
         if let sink = configuration.sink, sink != "sqlite", !sink.hasPrefix("postgres://"), !sink.hasPrefix("postgresql://") {

@@ -18,11 +18,16 @@ extension APIConfiguration {
       --ws-ping S              seconds between WebSocket pings (default 30)
       --sse-heartbeat S        seconds between SSE keep-alive comments (default 15)
       --max-subscriptions N    subscriptions per multiplexed WebSocket (default 100)
+      --progress-interval S    shortest time between an import's progress events (default 0.1)
+      --subscriber-send-buffer BYTES
+                               kernel send buffer per WebSocket/SSE subscriber (default 32768;
+                               0: kernel autotuning)
     """
 
     private static let flags: Set<String> = [
         "--max-upload", "--long-poll-wait", "--long-poll-max", "--rate-limit", "--rate-limit-clients",
-        "--event-log", "--mailbox", "--ws-ping", "--sse-heartbeat", "--max-subscriptions",
+        "--event-log", "--mailbox", "--ws-ping", "--sse-heartbeat", "--max-subscriptions", "--progress-interval",
+        "--subscriber-send-buffer",
     ]
 
     /// Takes the API flags out of `arguments` (`--flag value` or `--flag=value`), returning
@@ -94,6 +99,8 @@ extension APIConfiguration {
         case "--ws-ping": webSocketPingSeconds = try seconds(1...3600)
         case "--sse-heartbeat": sseHeartbeatSeconds = try seconds(1...3600)
         case "--max-subscriptions": maxSubscriptionsPerSocket = try count(1...100_000)
+        case "--progress-interval": progressInterval = try seconds(0.001...60)
+        case "--subscriber-send-buffer": subscriberSendBuffer = try count(0...(64 << 20))
         default: break
         }
     }

@@ -46,7 +46,9 @@ enum JobSocket {
             if case .failure(let error) = JobsAPI.validID(single.job) { return api.respond(responder, .failure(error)) }
             guard api.hub.latest(job: single.job) != nil else { return api.respond(responder, .failure(.jobNotFound(single.job))) }
         }
+        let sendBuffer = api.configuration.subscriberSendBuffer
         WebSocket.upgrade(request, responder, shared: route.options) { webSocket in
+            SubscriberSocket.limitSendBuffer(webSocket.connection, bytes: sendBuffer)
             let session = SocketSession(webSocket: webSocket, route: route, loop: loop, access: access, principal: principal)
             webSocket.onMessage = { _, message in session.handle(message) }
             webSocket.onWritable = { _ in session.flush() }

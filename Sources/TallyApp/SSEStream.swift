@@ -60,6 +60,7 @@ final class SSEConnection: ConnectionHandler, HubSink {
 
     func activated(_ connection: Connection) {
         self.connection = connection
+        SubscriberSocket.limitSendBuffer(connection, bytes: api.configuration.subscriberSendBuffer)
         api.metrics.sseStreams.add(1)
         connection.write(SSEConnection.opening)
         subscription = api.hub.subscribe(to: .job(job), after: after, sink: self, on: connection.loop)

@@ -5,7 +5,7 @@ struct APIFlagsTests {
     @Test func takesItsFlagsAndLeavesTheRest() throws {
         let (configuration, rest) = try APIConfiguration.parse([
             "--port", "0", "--max-upload=1000", "--rate-limit", "5/0.5", "--event-log", "64", "--mailbox=4",
-            "--long-poll-wait", "10", "--ws-ping", "5", "--max-subscriptions", "3", "--data", "x",
+            "--long-poll-wait", "10", "--ws-ping", "5", "--max-subscriptions", "3", "--progress-interval", "0.01", "--data", "x",
         ])
         #expect(rest == ["--port", "0", "--data", "x"])
         #expect(configuration.maxUploadBytes == 1000)
@@ -15,11 +15,12 @@ struct APIFlagsTests {
         #expect(configuration.longPollDefaultSeconds == 10)
         #expect(configuration.webSocketPingSeconds == 5)
         #expect(configuration.maxSubscriptionsPerSocket == 3)
+        #expect(configuration.progressInterval == 0.01)
         #expect(try APIConfiguration.parse(["--rate-limit", "off"]).0.rateLimit == nil)
     }
 
     @Test(arguments: [["--max-upload", "-1"], ["--rate-limit", "5"], ["--mailbox"], ["--ws-ping", "nan"],
-                      ["--long-poll-wait", "90"]])
+                      ["--long-poll-wait", "90"], ["--progress-interval", "0"]])
     func refusesBadValues(_ arguments: [String]) {
         #expect(throws: APIFlagError.self) { _ = try APIConfiguration.parse(arguments) }
     }

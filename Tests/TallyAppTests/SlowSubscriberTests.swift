@@ -79,4 +79,34 @@ struct SlowSubscriberTests {
         #expect(stuckSeqs.count < Int(count) / 2)
         stuck.abort()
     }
+
+    @Test func aSubscriberThatStopsReadingIsHeldToASmallKernelBuffer() throws {
+        // With the kernel's autotuning, a socket whose peer never reads takes up to 4 MiB
+        // before a write would block: all 600 KB below would sit in the kernel, one sendmsg
+        // per event. With the subscriber send buffer capped, the socket fills within a few
+        // dozen events, then the write queue, and the hub coalesces the rest.
+        let server = try TestServer()
+        let hub = server.api.hub
+        let job = "stuckstuckst"
+        let padding = String(repeating: "y", count: 1024)
+        try publish(hub, job: job, seq: 1, padding: padding)
+        let stuck = try WebSocketClient.connect(host: "127.0.0.1", port: server.port, path: "/ws/jobs/\(job)",
+                                                receiveBuffer: 4 * 1024)
+        let count: UInt64 = 600
+        for seq in UInt64(2)...count {
+            try publish(hub, job: job, seq: seq, padding: padding, terminal: seq == count)
+            usleep(300)
+        }
+        var drained = 0
+        var last = ""
+        while case .text(let text)? = try? stuck.receive(timeout: 10) {
+            drained += text.utf8.count
+            last = String(text.prefix(120))
+            if last.contains(#""state":"completed""#) { break }
+        }
+        #expect(last.contains(#""state":"completed""#), "the terminal event is never lost")
+        #expect(hub.metrics.coalesced > 0)
+        #expect(drained < 300 * 1024, "the server queued \(drained) bytes for a client that did not read")
+        stuck.abort()
+    }
 }
