@@ -179,9 +179,7 @@ public final class EventLoop: @unchecked Sendable {
         while true {
             let count = epoll_wait(epollFD, events, Int32(maxEvents), waitTimeout())
             now = monotonicMilliseconds()
-            if count > 0 {
-                for position in 0..<Int(count) { dispatch(events[position]) }
-            }
+            if count > 0 { dispatchAll(count) }
             runTasks()
             runTimers()
             if now >= nextSweep { sweep() }
@@ -189,6 +187,33 @@ public final class EventLoop: @unchecked Sendable {
             if let deadline = shutdownDeadline, connectionCount == 0 || now >= deadline { break }
         }
         finish()
+    }
+
+    /// Connections accepted per listener event.
+    static let acceptBatch = 32
+
+    /// How long a batch of socket events may run before the tasks queued meanwhile get a turn.
+    static let dispatchSliceMilliseconds: UInt64 = 2
+
+    /// Handles one `epoll_wait` batch. Queued tasks (the hub's event deliveries among them)
+    /// would otherwise wait for the whole batch, and under attack a batch can be long: up to
+    /// 256 events of accepts, upgrades and requests. So every couple of milliseconds the tasks
+    /// queued meanwhile run and what they wrote goes out, and a well-behaved subscriber's next
+    /// event is not held behind a crowd of new connections.
+    private func dispatchAll(_ count: Int32) {
+        var yieldAt = now &+ Self.dispatchSliceMilliseconds
+        for position in 0..<Int(count) {
+            dispatch(events[position])
+            guard position & 3 == 3 else { continue }
+            let current = monotonicMilliseconds()
+            guard current >= yieldAt else { continue }
+            now = current
+            if queue.withLock({ !$0.tasks.isEmpty }) {
+                runTasks()
+                flushDirty()
+            }
+            yieldAt = monotonicMilliseconds() &+ Self.dispatchSliceMilliseconds
+        }
     }
 
     private func waitTimeout() -> Int32 {
@@ -241,7 +266,10 @@ public final class EventLoop: @unchecked Sendable {
 
     private func acceptAll(listener: Int32) {
         guard shutdownDeadline == nil, now >= acceptPausedUntil else { return }
-        for _ in 0..<128 {
+        // A few at a time: the listener stays readable, so the rest are taken next iteration,
+        // after the tasks and writes of this one (a flood of connections does not hold up the
+        // connections already served).
+        for _ in 0..<Self.acceptBatch {
             let result: IOResult<Int32>
             var address = sockaddr_storage()
             var addressLength = socklen_t(MemoryLayout<sockaddr_storage>.size)
