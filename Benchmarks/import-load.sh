@@ -114,8 +114,8 @@ rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 subs, nrows = int(sys.argv[2]), int(sys.argv[3])
 def fmt(v): return "-" if v is None else f"{v:,}"
 print(f"import of {nrows:,} rows (8 columns) with 0 and {subs:,} WebSocket subscribers on /ws/jobs/{{id}}")
-print(f"| round | rows/s, 0 subs | rows/s, {subs:,} subs | loss | import CPU s (0 / {subs:,}) | loops CPU s | deliveries | all received | load |")
-print("|---|---:|---:|---:|---:|---:|---:|---|---|")
+print(f"| round | rows/s, 0 subs | rows/s, {subs:,} subs | loss | import thread on CPU / waiting for a core / blocked, s (0 subs; {subs:,} subs) | loops CPU s | client CPU s | deliveries | all received | load |")
+print("|---|---:|---:|---:|---|---:|---:|---:|---|---|")
 base_all, load_all = [], []
 for r in sorted({x["round"] for x in rows}):
     a = next((x for x in rows if x["round"] == r and x["subs"] == 0), {})
@@ -124,12 +124,13 @@ for r in sorted({x["round"] for x in rows}):
     loss = f"{(1 - rb / ra) * 100:.1f} %" if ra and rb else "-"
     if ra: base_all.append(ra)
     if rb: load_all.append(rb)
-    print(f"| {r} | {fmt(ra)} | {fmt(rb)} | {loss} | {a.get('cpu_import_s', '-')} / {b.get('cpu_import_s', '-')} | "
-          f"{a.get('cpu_loops_s', '-')} / {b.get('cpu_loops_s', '-')} | {fmt(b.get('delivered'))} | "
+    sched = lambda x: f"{x.get('import_on_cpu_s', '-')} / {x.get('import_runqueue_s', '-')} / {x.get('import_blocked_s', '-')}"
+    print(f"| {r} | {fmt(ra)} | {fmt(rb)} | {loss} | {sched(a)}; {sched(b)} | "
+          f"{a.get('cpu_loops_s', '-')} / {b.get('cpu_loops_s', '-')} | {b.get('ws_client_cpu_s', '-')} | {fmt(b.get('delivered'))} | "
           f"{b.get('all_received', '-')} ({b.get('ws_min_msgs', '-')}/{b.get('ws_expect_msgs', '-')} msgs, {b.get('ws_seq_gaps', '-')} gaps) | "
           f"{a.get('load', '-')} / {b.get('load', '-')} |")
 if base_all and load_all:
     for label, f in (("best", max), ("median", statistics.median)):
         x, y = f(base_all), f(load_all)
-        print(f"| {label} | {x:,.0f} | {y:,.0f} | {(1 - y / x) * 100:.1f} % | | | | | |")
+        print(f"| {label} | {x:,.0f} | {y:,.0f} | {(1 - y / x) * 100:.1f} % | | | | | | |")
 EOF

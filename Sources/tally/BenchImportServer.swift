@@ -115,12 +115,19 @@ func runImportServer(_ arguments: [String]) -> Int32 {
         func cpu(_ prefix: String?) -> String {
             String(format: "%.2f", after.seconds(prefix) - before.seconds(prefix))
         }
+        // Where the import thread's wall time went: on a core, waiting for one (other threads
+        // had it), or neither (blocked: a lock, I/O, a hand-off that waits).
+        let running = after.scheduled("tally-import-").running - before.scheduled("tally-import-").running
+        let waiting = after.scheduled("tally-import-").waiting - before.scheduled("tally-import-").waiting
+        let blocked = max(0, seconds - running - waiting)
         var line = ("{\"subscribers\":\(following),\"job\":\"\(done.id)\",\"state\":\"\(done.state.rawValue)\","
               + "\"processed\":\(done.processed),\"succeeded\":\(done.succeeded),\"failed\":\(done.failed),"
               + "\"import_s\":\(String(format: "%.3f", seconds)),\"rows_per_s\":\(Int(rate)),"
               + "\"start_seq\":\(startSeq),\"final_seq\":\(done.seq),\"published\":\(hub.published),"
               + "\"delivered\":\(hub.delivered),\"coalesced\":\(hub.coalesced),\"resyncs\":\(hub.resyncs),"
-              + "\"cpu_process_s\":\(cpu(nil)),\"cpu_import_s\":\(cpu("tally-import-")),\"cpu_loops_s\":\(cpu("tally-loop-"))}\n")
+              + "\"cpu_process_s\":\(cpu(nil)),\"cpu_import_s\":\(cpu("tally-import-")),\"cpu_loops_s\":\(cpu("tally-loop-")),"
+            + "\"import_on_cpu_s\":\(String(format: "%.3f", running)),\"import_runqueue_s\":\(String(format: "%.3f", waiting)),"
+            + "\"import_blocked_s\":\(String(format: "%.3f", blocked))}\n")
         line.withUTF8 { bytes in _ = write(1, bytes.baseAddress, bytes.count) }
         // Every subscriber got the terminal event and the close once no WebSocket is left: the
         // hub lets a subscription go as soon as the terminal event is queued, but the socket
@@ -140,7 +147,7 @@ func runImportServer(_ arguments: [String]) -> Int32 {
 /// CPU seconds (user + system) of this process and of its threads, by thread name.
 private struct ThreadCPU {
     var process: Double = 0
-    var threads: [(name: String, seconds: Double)] = []
+    var threads: [(name: String, seconds: Double, running: Double, waiting: Double)] = []
 
     static func sample() -> ThreadCPU {
         let tick = Double(sysconf(Int32(_SC_CLK_TCK)))
@@ -151,7 +158,11 @@ private struct ThreadCPU {
             let base = "/proc/self/task/" + task
             guard let name = try? String(contentsOfFile: base + "/comm", encoding: .utf8),
                   let seconds = ticks(in: base + "/stat").map({ $0 / tick }) else { continue }
-            sample.threads.append((name.trimmingCharacters(in: .whitespacesAndNewlines), seconds))
+            // schedstat: nanoseconds on a CPU, nanoseconds runnable but waiting, timeslices.
+            let sched = ((try? String(contentsOfFile: base + "/schedstat", encoding: .utf8)) ?? "")
+                .split(separator: " ").compactMap { Double($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+            sample.threads.append((name.trimmingCharacters(in: .whitespacesAndNewlines), seconds,
+                                   sched.count > 1 ? sched[0] / 1e9 : 0, sched.count > 1 ? sched[1] / 1e9 : 0))
         }
         return sample
     }
@@ -160,6 +171,11 @@ private struct ThreadCPU {
     func seconds(_ prefix: String?) -> Double {
         guard let prefix else { return process }
         return threads.filter { $0.name.hasPrefix(prefix) }.reduce(0) { $0 + $1.seconds }
+    }
+
+    /// Seconds on a CPU and seconds waiting for one, summed over the threads named `prefix…`.
+    func scheduled(_ prefix: String) -> (running: Double, waiting: Double) {
+        threads.filter { $0.name.hasPrefix(prefix) }.reduce((0, 0)) { ($0.0 + $1.running, $0.1 + $1.waiting) }
     }
 
     /// utime + stime of a `stat` file, in clock ticks.
