@@ -38,37 +38,37 @@ public struct FrameDecoder {
         case frame(WebSocketFrame)
     }
 
-    public var role: WebSocketRole
+    // Fields are ordered widest first: every idle connection carries a decoder, and this
+    // order leaves no padding between them (72 bytes instead of 96).
     public var limits: WebSocketLimits
+    /// Header bytes received so far when a header arrives split (at most 14).
+    private var partialHeader: [UInt8] = []
+    private var payload: [UInt8] = []
+    /// Wire bytes of the message in progress.
+    private var messageLength = 0
+    /// The frame whose payload is being received.
+    private var current: Header?
+    public var role: WebSocketRole
     /// Whether RSV1 may be set on the first frame of a data message (permessage-deflate was
     /// negotiated, RFC 7692 §6).
     public var allowsCompression: Bool
     /// Whether uncompressed text payloads are validated here; compressed ones are validated after
     /// inflating by whoever inflates them.
     public var validatesUTF8: Bool
-
-    private struct Header {
-        var fin: Bool
-        var rsv1: Bool
-        var opcode: WebSocketOpcode
-        var length: Int
-        var maskingKey: UInt32?
-    }
-
-    /// Header bytes received so far when a header arrives split (at most 14).
-    private var partialHeader: [UInt8] = []
-    /// The frame whose payload is being received.
-    private var current: Header?
-    private var payload: [UInt8] = []
     /// Whether the current frame's payload is uncompressed text to validate as it arrives.
     private var validatingCurrent = false
-
     /// Opcode of the data message in progress (text or binary), nil between messages.
     private var messageOpcode: WebSocketOpcode?
     private var messageCompressed = false
-    /// Wire bytes of the message in progress.
-    private var messageLength = 0
     private var utf8 = UTF8Validator()
+
+    private struct Header {
+        var length: Int
+        var maskingKey: UInt32?
+        var fin: Bool
+        var rsv1: Bool
+        var opcode: WebSocketOpcode
+    }
 
     public init(
         role: WebSocketRole = .server, limits: WebSocketLimits = WebSocketLimits(),
@@ -180,8 +180,8 @@ public struct FrameDecoder {
             maskingKey = bytes.loadUnaligned(fromByteOffset: index, as: UInt32.self)
         }
         return Header(
-            fin: byte0 & 0x80 != 0, rsv1: byte0 & 0x40 != 0, opcode: opcode,
-            length: Int(length), maskingKey: maskingKey)
+            length: Int(length), maskingKey: maskingKey,
+            fin: byte0 & 0x80 != 0, rsv1: byte0 & 0x40 != 0, opcode: opcode)
     }
 
     /// Applies the rules that depend on the message in progress, as soon as the header is known.

@@ -112,33 +112,49 @@ public struct WebSocketConnectionStateMachine {
         case closed
     }
 
+    // Stored fields are ordered widest first and rarely used state is boxed: every idle
+    // connection carries one machine, so its size is memory per connection.
+
+    /// Held by reference: every connection of a route shares one copy (idle memory).
+    private let settings: WebSocketSettings
+    /// The negotiated compression and its zlib streams, nil when not negotiated.
+    private let compression: Compression?
+    private var messageBuffer: [UInt8] = []
+    private var lastHeard: ContinuousClock.Instant
+    /// The reason text of the peer's Close frame.
+    public private(set) var closeReason = ""
+    private var decoder: FrameDecoder
+    private var timer = Timer.none
+    /// The protocol error that failed the connection, if any.
+    public private(set) var error: WebSocketError?
     public private(set) var state: State = .open
     /// The code the connection ended with: the peer's (1005 when its Close had none), ours when
     /// it never answered or we failed the connection, 1006 when TCP ended without a Close.
     public private(set) var closeCode: WebSocketCloseCode?
-    /// The reason text of the peer's Close frame.
-    public private(set) var closeReason = ""
-    /// The protocol error that failed the connection, if any.
-    public private(set) var error: WebSocketError?
-
-    public var configuration: WebSocketConfiguration { settings.configuration }
-    /// Held by reference: every connection of a route shares one copy (idle memory).
-    private let settings: WebSocketSettings
-    /// The negotiated permessage-deflate parameters, nil when not negotiated.
-    public let deflate: DeflateParameters?
-
-    private var decoder: FrameDecoder
-    private var inflater: Inflater?
-    private var deflater: Deflater?
-
     private var messageKind: WebSocketMessage.Kind?
     private var messageCompressed = false
-    private var messageBuffer: [UInt8] = []
     private var utf8 = UTF8Validator()
 
-    private var lastHeard: ContinuousClock.Instant
-    private var pingSentAt: ContinuousClock.Instant?
-    private var closeDeadline: ContinuousClock.Instant?
+    public var configuration: WebSocketConfiguration { settings.configuration }
+    /// The negotiated permessage-deflate parameters, nil when not negotiated.
+    public var deflate: DeflateParameters? { compression?.parameters }
+
+    /// What is pending on the clock: an unanswered ping (while open) or the end of the close
+    /// handshake (while closing); one field, since the two never coexist.
+    private enum Timer {
+        case none
+        case pingSent(ContinuousClock.Instant)
+        case closeBy(ContinuousClock.Instant)
+    }
+
+    /// permessage-deflate state, allocated only when it was negotiated.
+    private final class Compression {
+        let parameters: DeflateParameters
+        var inflater: Inflater?
+        var deflater: Deflater?
+
+        init(_ parameters: DeflateParameters) { self.parameters = parameters }
+    }
 
     public init(configuration: WebSocketConfiguration = WebSocketConfiguration(), deflate: DeflateParameters? = nil, now: ContinuousClock.Instant) {
         self.init(settings: WebSocketSettings(configuration), deflate: deflate, now: now)
@@ -148,7 +164,7 @@ public struct WebSocketConnectionStateMachine {
     public init(settings: WebSocketSettings, deflate: DeflateParameters? = nil, now: ContinuousClock.Instant) {
         self.settings = settings
         let configuration = settings.configuration
-        self.deflate = deflate
+        self.compression = deflate.map(Compression.init)
         self.decoder = FrameDecoder(role: .server, limits: configuration.limits, allowsCompression: deflate != nil)
         self.lastHeard = now
     }
@@ -164,7 +180,8 @@ public struct WebSocketConnectionStateMachine {
         }
         if !input.isEmpty {
             lastHeard = now
-            pingSentAt = nil
+            // Any traffic answers a ping; a close deadline stands.
+            if case .pingSent = timer { timer = .none }
         }
         while true {
             let frame: WebSocketFrame
@@ -251,8 +268,9 @@ public struct WebSocketConnectionStateMachine {
         guard let kind = messageKind else { return nil }
         let limit = configuration.limits.maxMessageSize
         if messageCompressed {
-            let inflater = self.inflater ?? Inflater()
-            self.inflater = inflater
+            // The decoder admits compressed frames only when compression was negotiated.
+            let inflater = compression?.inflater ?? Inflater()
+            compression?.inflater = inflater
             let start = messageBuffer.count
             try frame.payload.withUnsafeBytes { bytes in
                 Result { () throws(WebSocketError) in try inflater.inflate(bytes, appendingTo: &messageBuffer, limit: limit) }
@@ -289,10 +307,10 @@ public struct WebSocketConnectionStateMachine {
     /// Frees buffers and zlib streams once the connection is over.
     private mutating func release() {
         messageBuffer = []
-        inflater?.release()
-        deflater?.release()
-        inflater = nil
-        deflater = nil
+        compression?.inflater?.release()
+        compression?.deflater?.release()
+        compression?.inflater = nil
+        compression?.deflater = nil
     }
 
     // MARK: Output
@@ -323,12 +341,13 @@ public struct WebSocketConnectionStateMachine {
     /// The compressed body of a message, or nil when it goes out plain.
     private mutating func compress(_ payload: UnsafeRawBufferPointer) -> [UInt8]? {
         let always = configuration.deflate.compressesEveryMessage
-        if let deflate, always || payload.count >= configuration.deflate.minimumCompressedSize {
+        if let compression, always || payload.count >= configuration.deflate.minimumCompressedSize {
+            let deflate = compression.parameters
             let keepContext = !deflate.serverNoContextTakeover
-            let deflater = self.deflater ?? Deflater(
+            let deflater = compression.deflater ?? Deflater(
                 windowBits: deflate.serverMaxWindowBits, memoryLevel: configuration.deflate.memoryLevel,
                 level: configuration.deflate.compressionLevel)
-            self.deflater = deflater
+            compression.deflater = deflater
             var body: [UInt8] = []
             body.reserveCapacity(payload.count / 2 + 64)
             do {
@@ -378,10 +397,11 @@ public struct WebSocketConnectionStateMachine {
     /// made with `compressedWindowBits`, nil when there is none) and accounts for sending it.
     public mutating func chooseSharedFrame(compressedWindowBits: Int?) -> SharedFrameChoice {
         guard state == .open else { return .none }
-        guard let windowBits = compressedWindowBits, let deflate, deflate.serverMaxWindowBits >= windowBits else { return .plain }
+        guard let windowBits = compressedWindowBits, let compression,
+              compression.parameters.serverMaxWindowBits >= windowBits else { return .plain }
         // The peer's window now holds this message but our compressor's does not: start our
         // next message from an empty window so back-references stay in agreement.
-        if !deflate.serverNoContextTakeover { deflater?.reset() }
+        if !compression.parameters.serverNoContextTakeover { compression.deflater?.reset() }
         return .compressed
     }
 
@@ -390,7 +410,7 @@ public struct WebSocketConnectionStateMachine {
         guard state == .open else { return nil }
         state = .closing
         closeCode = code
-        closeDeadline = now + configuration.closeTimeout
+        timer = .closeBy(now + configuration.closeTimeout)
         messageBuffer = []
         return .write(FrameEncoder.closeFrame(code: code, reason: reason))
     }
@@ -398,7 +418,7 @@ public struct WebSocketConnectionStateMachine {
     /// A ping frame, or nil when not open.
     public mutating func ping(payload: [UInt8] = [], now: ContinuousClock.Instant) -> [UInt8]? {
         guard state == .open else { return nil }
-        if pingSentAt == nil { pingSentAt = now }
+        if case .none = timer { timer = .pingSent(now) }
         return FrameEncoder.encode(opcode: .ping, payload: Array(payload.prefix(125)))
     }
 
@@ -408,10 +428,12 @@ public struct WebSocketConnectionStateMachine {
     public var nextDeadline: ContinuousClock.Instant? {
         switch state {
         case .closed: return nil
-        case .closing: return closeDeadline
+        case .closing:
+            guard case .closeBy(let closeDeadline) = timer else { return nil }
+            return closeDeadline
         case .open:
             guard let interval = configuration.pingInterval else { return nil }
-            if let pingSentAt { return pingSentAt + configuration.pongTimeout }
+            if case .pingSent(let pingSentAt) = timer { return pingSentAt + configuration.pongTimeout }
             return lastHeard + interval
         }
     }
@@ -422,14 +444,14 @@ public struct WebSocketConnectionStateMachine {
         case .closed:
             return nil
         case .closing:
-            guard let closeDeadline, now >= closeDeadline else { return nil }
+            guard case .closeBy(let closeDeadline) = timer, now >= closeDeadline else { return nil }
             state = .closed
             error = .closeTimeout
             release()
             return .closeConnection
         case .open:
             guard let interval = configuration.pingInterval else { return nil }
-            if let pingSentAt {
+            if case .pingSent(let pingSentAt) = timer {
                 guard now >= pingSentAt + configuration.pongTimeout else { return nil }
                 state = .closed
                 error = .peerTimeout
@@ -438,7 +460,7 @@ public struct WebSocketConnectionStateMachine {
                 return .closeConnection
             }
             guard now >= lastHeard + interval else { return nil }
-            pingSentAt = now
+            timer = .pingSent(now)
             return .write(FrameEncoder.encode(opcode: .ping, payload: []))
         }
     }

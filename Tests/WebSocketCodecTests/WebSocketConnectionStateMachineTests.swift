@@ -259,4 +259,11 @@ struct WebSocketConnectionStateMachineTests {
         #expect(Array(big.bytes.prefix(4)) == hex("82 7e 01 00"))
         #expect(big.bytes.count == 260)
     }
+
+    /// Every idle connection carries a machine: its size is server memory per connection
+    /// (docs/BENCHMARKS.md), so growing it should be a decision, not an accident.
+    @Test func anIdleConnectionsStateStaysSmall() {
+        #expect(MemoryLayout<WebSocketConnectionStateMachine>.size <= 184)
+        #expect(MemoryLayout<FrameDecoder>.size <= 72)
+    }
 }
