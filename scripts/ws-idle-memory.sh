@@ -13,8 +13,10 @@
 # Kinds (KINDS, default all):
 #   echo       WebSocket on /ws/echo (`tally serve --echo`), nothing sent after the handshake
 #   job        WebSocket following one job on /ws/jobs/{id} (`tally bench fanout-server
-#              --rate 0`: the whole application with one external job), snapshot received
+#              --rate 0`: the whole application with one external job, rate limit off),
+#              snapshot received (ws_msgs counts them)
 #   mux        multiplexed WebSocket on /ws, subscribed to that job with one message
+#              (ws_msgs: the confirmation and the snapshot, two per connection)
 #   longpoll   GET /api/jobs/{id}/events?after=<latest seq>&wait=60, parked (never answered)
 #   keepalive  HTTP keep-alive connection idle after one answered GET /healthz
 #
@@ -91,7 +93,7 @@ except Exception as error:
     c = {"client_error": str(error)}
 connected = c.get("connected") or 0
 print(json.dumps({"kind": kind, "conns": n, "connected": connected, "failed": c.get("failed_conns"),
-                  "answered": c.get("answered"), "rss_before_kib": r0, "rss_after_kib": r1,
+                  "answered": c.get("answered"), "ws_msgs": c.get("msgs"), "rss_before_kib": r0, "rss_after_kib": r1,
                   "kib_per_conn": round((r1 - r0) / connected, 3) if connected else None,
                   "bytes_per_conn": round((r1 - r0) * 1024 / connected) if connected else None, "server_fds": fds}))
 PY

@@ -49,15 +49,14 @@ enum JobSocket {
         let sendBuffer = api.configuration.subscriberSendBuffer
         WebSocket.upgrade(request, responder, shared: route.options) { webSocket in
             SubscriberSocket.limitSendBuffer(webSocket.connection, bytes: sendBuffer)
-            let session = SocketSession(webSocket: webSocket, route: route, loop: loop, access: access, principal: principal)
+            let session = SocketSession(webSocket: webSocket, route: route, loop: loop, principal: principal)
             webSocket.onMessage = { _, message in session.handle(message) }
             webSocket.onWritable = { _ in session.flush() }
             webSocket.onClose = { _, _ in session.closed() }
-            session.single = single
             if principal != nil {
                 if let single { session.follow(single.job, after: single.after) }
             } else {
-                session.awaitAuth()
+                session.awaitAuth(access: access, thenFollow: single)
             }
         }
     }
@@ -83,31 +82,41 @@ final class SocketRoute: Sendable {
 /// One WebSocket's subscriptions; the hub sink of all of them. Lives on the socket's loop.
 ///
 /// Kept small, since thousands sit idle: the route's shared state is one reference, the one
-/// subscription of a `/ws/jobs/{id}` socket sits inline (no table), and a token's claims are
-/// boxed.
+/// subscription of a `/ws/jobs/{id}` socket sits inline (no table), a token's claims are
+/// boxed, and what a socket waiting for its first-message auth needs is allocated only then.
 final class SocketSession: HubSink {
     private let webSocket: WebSocket
     private let route: SocketRoute
     private let loop: EventLoop
     private var subscriptions = SocketSubscriptions()
-    private var isClosed = false
-    private let access: AccessRequest?
     /// Who the connection acts as; `.pending` until a first-message auth succeeds.
     private var identity: Identity
-    private var authTimer: TimerID?
-    /// The job of `/ws/jobs/{id}` and its `after`, followed once authenticated.
-    var single: (job: String, after: UInt64?)?
+    /// Set while the first message must authenticate the connection.
+    private var pendingAuth: PendingAuth?
+    private var isClosed = false
+
+    /// What a socket without credentials waits with: what it asks for, the job to follow once
+    /// authenticated (`/ws/jobs/{id}`), and the deadline timer.
+    private final class PendingAuth {
+        let access: AccessRequest?
+        let single: (job: String, after: UInt64?)?
+        var timer: TimerID?
+
+        init(access: AccessRequest?, single: (job: String, after: UInt64?)?) {
+            self.access = access
+            self.single = single
+        }
+    }
 
     /// How long a connection may stay unauthenticated before it is closed with 4401.
     static let authTimeoutMilliseconds: UInt64 = 10_000
 
     private var api: APIContext { route.api }
 
-    init(webSocket: WebSocket, route: SocketRoute, loop: EventLoop, access: AccessRequest?, principal: Principal?) {
+    init(webSocket: WebSocket, route: SocketRoute, loop: EventLoop, principal: Principal?) {
         self.webSocket = webSocket
         self.route = route
         self.loop = loop
-        self.access = access
         self.identity = Identity(principal)
         route.api.metrics.webSockets.add(1)
     }
@@ -125,9 +134,12 @@ final class SocketSession: HubSink {
         keep(subscription)
     }
 
-    /// Waits for the first-message auth, closing with 4401 when it does not come in time.
-    func awaitAuth() {
-        authTimer = loop.scheduleTimer(afterMilliseconds: SocketSession.authTimeoutMilliseconds) { [weak self] in
+    /// Waits for the first-message auth, closing with 4401 when it does not come in time;
+    /// `single` (`/ws/jobs/{id}`) is followed once it does.
+    func awaitAuth(access: AccessRequest?, thenFollow single: (job: String, after: UInt64?)?) {
+        let pending = PendingAuth(access: access, single: single)
+        pendingAuth = pending
+        pending.timer = loop.scheduleTimer(afterMilliseconds: SocketSession.authTimeoutMilliseconds) { [weak self] in
             guard let self, self.identity.principal == nil, !self.isClosed else { return }
             self.webSocket.close(code: WebSocketCloseCode(rawValue: 4401), reason: "auth.missing_token")
         }
@@ -136,9 +148,12 @@ final class SocketSession: HubSink {
     /// The first message of an unauthenticated connection: it must authenticate, or the
     /// connection closes with 4401/4403 and the refusal's code as the reason.
     private func authenticate(_ message: WebSocketMessage) {
-        if let authTimer { loop.cancelTimer(authTimer) }
-        authTimer = nil
-        switch route.security.authenticateFirstMessage(message.payload, for: access,
+        // Only the first message gets here: after a refusal the socket is closing, and the
+        // WebSocket drops what the peer still sends.
+        guard let pending = pendingAuth else { return }
+        pendingAuth = nil
+        if let timer = pending.timer { loop.cancelTimer(timer) }
+        switch route.security.authenticateFirstMessage(message.payload, for: pending.access,
                                                        peer: webSocket.connection?.peerAddress ?? "") {
         case .failure(let error):
             send(ServerMessage.error(WireError(code: error.code.rawValue, message: error.message)))
@@ -146,7 +161,7 @@ final class SocketSession: HubSink {
         case .success(let accepted):
             identity = Identity(accepted)
             send(Array(#"{"type":"authenticated"}"#.utf8))
-            if let single { follow(single.job, after: single.after) }
+            if let single = pending.single { follow(single.job, after: single.after) }
         }
     }
 
@@ -227,7 +242,8 @@ final class SocketSession: HubSink {
     func closed() {
         guard !isClosed else { return }
         isClosed = true
-        if let authTimer { loop.cancelTimer(authTimer) }
+        if let timer = pendingAuth?.timer { loop.cancelTimer(timer) }
+        pendingAuth = nil
         api.metrics.webSockets.add(-1)
         for subscription in subscriptions.removeAll() { subscription.cancel() }
     }
