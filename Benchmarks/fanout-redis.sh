@@ -8,7 +8,9 @@
 #
 # 1. Benchmarks/fanout.sh (IDLE=0) measures one Tally node and the peers: N subscribers of one
 #    job, RATE events/s for DUR s.
-# 2. A throwaway redis-server (scripts/lib/services.sh), node B (`tally bench fanout-server
+# 2. The same publisher on one node without Redis, its subscribers split over two wsload
+#    processes as in 3 (a one-node figure whose client side is the same as the two-node one).
+# 3. A throwaway redis-server (scripts/lib/services.sh), node B (`tally bench fanout-server
 #    --redis --rate 0`: serves only) and node A (`--redis`, creates the job and publishes the
 #    same events as the single node does). Half the subscribers follow the job on A, half on B,
 #    each half with its own wsload; A starts publishing once both halves are connected.
@@ -17,7 +19,8 @@
 # Loopback only; every process is bounded (wsload --duration, the servers' --max-wait) and
 # stopped at the end.
 #
-# env knobs (defaults): CONNS="1000" (add 10000 for the large run) RATE=100 DUR=10
+# env knobs (defaults): CONNS="1000" RATE=100 DUR=10 (for 10,000 subscribers take RATE=10: 100
+#   events/s to 10,000 is a million deliveries a second, more than wsload's one thread reads)
 #   PEERS="tally node-ws" (the single-node run; empty skips it) PORT_BASE=19400
 #   TALLY=.build/release/tally FANOUT_TOOLS=../shared/tools/fanout FANOUT_WORK=$TMPDIR/fanout
 #   TALLY_LOOPS=(one per core, each node)
@@ -76,16 +79,28 @@ start_node() {  # name port flags...; sets NPID NLOG
 
 run=0
 for N in $CONNS; do
-  port_b=$((PORT_BASE + 50 + run)); port_a=$((PORT_BASE + 60 + run)); run=$((run + 1))
+ # "one": node A alone (no Redis) with the same two wsload processes, so the two-node figures
+ # are compared with a one-node run whose client side is split the same way.
+ for topo in one redis; do
+  port_b=$((PORT_BASE + 50 + run)); port_a=$((PORT_BASE + 70 + run)); run=$((run + 1))
   half_a=$((N / 2)); half_b=$((N - N / 2))
   sf=$WORK/logs/start.$port_a; rm -f "$sf"
-  echo "fanout through Redis: $N subscribers ($half_a on A, $half_b on B), $RATE/s for $DUR s" >&2
-  start_redis "$WORK/redis" >/dev/null || exit 1
-  redis_pid=$(cat "$WORK/redis/redis.pid")
-  # B first: it follows the channel before A's job exists, so it hears the job's first event.
-  start_node b $port_b --rate 0 || continue
-  pid_b=$NPID
-  start_node a $port_a --rate "$RATE" --duration "$DUR" --expect-conns "$half_a" --start-file "$sf" \
+  pid_b=0; redis_pid=0; redis=()
+  if [ $topo = redis ]; then
+    echo "fanout through Redis: $N subscribers ($half_a on A, $half_b on B), $RATE/s for $DUR s" >&2
+    start_redis "$WORK/redis" >/dev/null || exit 1
+    redis_pid=$(cat "$WORK/redis/redis.pid")
+    redis=(--redis "$REDIS_URL")
+    # B first: it follows the channel before A's job exists, so it hears the job's first event.
+    start_node b $port_b "${redis[@]}" --rate 0 || { cleanup; continue; }
+    pid_b=$NPID
+    expect=$half_a
+  else
+    echo "fanout, one node, two clients: $N subscribers ($half_a + $half_b on A), $RATE/s for $DUR s" >&2
+    port_b=$port_a
+    expect=$N
+  fi
+  start_node a $port_a "${redis[@]}" --rate "$RATE" --duration "$DUR" --expect-conns "$expect" --start-file "$sf" \
       --start-delay 1 --max-wait 90 || { cleanup; continue; }
   pid_a=$NPID; log_a=$NLOG
   path=$(grep -o '"path":"[^"]*"' "$log_a" | head -1 | cut -d'"' -f4)
@@ -96,8 +111,8 @@ for N in $CONNS; do
   done
   curl -sf "http://127.0.0.1:$port_b/api/jobs/$job" >/dev/null || { echo "node B never heard of job $job" >&2; cleanup; continue; }
   sleep 0.5
-  ra=$WORK/logs/ready-a.$port_a; rb=$WORK/logs/ready-b.$port_b; rm -f "$ra" "$rb"
-  wa=$WORK/logs/wsload_redis_a_$N.json; wb=$WORK/logs/wsload_redis_b_$N.json
+  ra=$WORK/logs/ready-a.$port_a; rb=$WORK/logs/ready-b.$port_b.$topo; rm -f "$ra" "$rb"
+  wa=$WORK/logs/wsload_${topo}_a_$N.json; wb=$WORK/logs/wsload_${topo}_b_$N.json
   # --idle-exit 6: the half that connects first waits for the other before any event comes.
   "$WSLOAD" --port $port_a --path "$path" --conns "$half_a" --duration $((${DUR%.*} + 90)) --idle-exit 6 \
       --expect-msgs $((RATE * ${DUR%.*})) --ready-file "$ra" > "$wa" &
@@ -112,9 +127,9 @@ for N in $CONNS; do
   a2=$(cpu_ticks $pid_a); b2=$(cpu_ticks $pid_b); r2=$(cpu_ticks $redis_pid)
   summary=$(grep -o '{"peer":"tally","events".*}' "$log_a" | tail -1)
   cleanup
-  python3 - "$N" "$TCK" "$a1" "$a2" "$b1" "$b2" "$r1" "$r2" "$wa" "$wb" "$summary" <<'EOF' | tee -a "$OUT" >&2
+  python3 - "$topo" "$N" "$TCK" "$a1" "$a2" "$b1" "$b2" "$r1" "$r2" "$wa" "$wb" "$summary" <<'EOF' | tee -a "$OUT" >&2
 import json, sys
-n, tck, a1, a2, b1, b2, r1, r2, wa, wb, summary = sys.argv[1:]
+topo, n, tck, a1, a2, b1, b2, r1, r2, wa, wb, summary = sys.argv[1:]
 tck = int(tck)
 cpu_a, cpu_b, cpu_r = ((int(y) - int(x)) / tck for x, y in ((a1, a2), (b1, b2), (r1, r2)))
 def load(path):
@@ -124,7 +139,7 @@ A, B = load(wa), load(wb)
 msgs = A.get("msgs", 0) + B.get("msgs", 0)
 total = cpu_a + cpu_b + cpu_r
 per = lambda m, c: round(m / c) if c > 0 else None
-row = {"peer": "tally-redis", "mode": "fanout", "conns": int(n), "msgs": msgs,
+row = {"peer": "tally-redis" if topo == "redis" else "tally-2clients", "mode": "fanout", "conns": int(n), "msgs": msgs,
        "deliveries_per_srv_cpu_s": per(msgs, total), "deliveries_per_node_cpu_s": per(msgs, cpu_a + cpu_b),
        "cpu_a_s": round(cpu_a, 2), "cpu_b_s": round(cpu_b, 2), "cpu_redis_s": round(cpu_r, 2),
        "seq_gaps": A.get("seq_gaps", 0) + B.get("seq_gaps", 0),
@@ -133,6 +148,7 @@ row = {"peer": "tally-redis", "mode": "fanout", "conns": int(n), "msgs": msgs,
 print(json.dumps(row))
 EOF
   sleep 1
+ done
 done
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 
@@ -145,19 +161,23 @@ def pick(peer, n):
     return next((r for r in rows if r.get("mode") == "fanout" and r["peer"] == peer and r["conns"] == n), None)
 ms = lambda v: "-" if v is None else f"{v / 1000:.1f}"
 num = lambda v: "-" if v is None else f"{v:,}"
-print("| figure | Tally, one node | Tally, two nodes + Redis | Node ws |")
-print("|---|---|---|---|")
+print("| figure | Tally, one node | one node, two clients | two nodes + Redis | Node ws |")
+print("|---|---|---|---|---|")
 for n in sorted({r["conns"] for r in rows if r.get("mode") == "fanout"}):
-    one, two, ws = pick("tally", n) or {}, pick("tally-redis", n) or {}, pick("node-ws", n) or {}
-    a, b = two.get("a", {}), two.get("b", {})
+    one, split, two, ws = (pick(p, n) or {} for p in ("tally", "tally-2clients", "tally-redis", "node-ws"))
+    a, b, sa, sb = two.get("a", {}), two.get("b", {}), split.get("a", {}), split.get("b", {})
+    per = lambda m, c: num(round(m / c)) if m and c else "-"
     print(f"| deliveries / server CPU-s, {n} subs | {num(one.get('deliveries_per_srv_cpu_s'))} "
-          f"| {num(two.get('deliveries_per_srv_cpu_s'))} (nodes alone {num(two.get('deliveries_per_node_cpu_s'))}) "
-          f"| {num(ws.get('deliveries_per_srv_cpu_s'))} |")
-    print(f"| server CPU-s, {n} subs | {one.get('srv_cpu_publish_s', '-')} | A {two.get('cpu_a_s', '-')} + B "
-          f"{two.get('cpu_b_s', '-')} + redis {two.get('cpu_redis_s', '-')} | {ws.get('srv_cpu_publish_s', '-')} |")
+          f"| {num(split.get('deliveries_per_srv_cpu_s'))} "
+          f"| {num(two.get('deliveries_per_srv_cpu_s'))} (A {per(a.get('msgs'), two.get('cpu_a_s'))}, "
+          f"B {per(b.get('msgs'), two.get('cpu_b_s'))}) | {num(ws.get('deliveries_per_srv_cpu_s'))} |")
+    print(f"| server CPU-s, {n} subs | {one.get('srv_cpu_publish_s', '-')} | {split.get('cpu_a_s', '-')} "
+          f"| A {two.get('cpu_a_s', '-')} + B {two.get('cpu_b_s', '-')} + redis {two.get('cpu_redis_s', '-')} "
+          f"| {ws.get('srv_cpu_publish_s', '-')} |")
     for key, label in (("p50_us", "p50"), ("p99_us", "p99")):
-        print(f"| {label} latency ms, {n} subs | {ms(one.get(key))} | A {ms(a.get(key))} / B {ms(b.get(key))} | {ms(ws.get(key))} |")
+        print(f"| {label} latency ms, {n} subs | {ms(one.get(key))} | {ms(sa.get(key))} / {ms(sb.get(key))} "
+              f"| A {ms(a.get(key))} / B {ms(b.get(key))} | {ms(ws.get(key))} |")
     for key, label in (("seq_gaps", "seq gaps"), ("missing_conns", "missing conns"), ("msgs", "deliveries")):
-        print(f"| {label}, {n} subs | {num(one.get(key))} | {num(two.get(key))} | {num(ws.get(key))} |")
+        print(f"| {label}, {n} subs | {num(one.get(key))} | {num(split.get(key))} | {num(two.get(key))} | {num(ws.get(key))} |")
 print(f"(raw: {sys.argv[1]}" + (f", {sys.argv[2]}" if len(sys.argv) > 2 and sys.argv[2] else "") + ")")
 EOF
