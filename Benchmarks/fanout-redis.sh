@@ -69,7 +69,7 @@ fi
 start_node() {  # name port flags...; sets NPID NLOG
   local name=$1 port=$2; shift 2
   NLOG=$WORK/logs/node-${name}_$port.err
-  "$TALLY" bench fanout-server --port "$port" --redis "$REDIS_URL" ${TALLY_LOOPS:+--loops $TALLY_LOOPS} "$@" >/dev/null 2>"$NLOG" &
+  "$TALLY" bench fanout-server --port "$port" ${TALLY_LOOPS:+--loops $TALLY_LOOPS} "$@" >/dev/null 2>"$NLOG" &
   NPID=$!
   pids+=("$NPID")
   for _ in $(seq 1 300); do grep -q listening "$NLOG" 2>/dev/null && return 0; kill -0 $NPID 2>/dev/null || break; sleep 0.1; done

@@ -136,17 +136,13 @@ public final class RedisProgressHub: ProgressHub, @unchecked Sendable {
         self.commands = commands
         self.subscriber = subscriber
         let auth = address.authCommand
-        // With a password, a connection counts as up once Redis accepted its AUTH (the
-        // subscriber's once its SUBSCRIBE is confirmed), not when the socket connects.
+        // With a password, the commands connection counts as up once Redis accepted its AUTH,
+        // not when the socket connects. The subscriber is up once its SUBSCRIBE is confirmed:
+        // an event announced before that would be missed, so "not degraded" means none is.
         commands.onConnected = { [unowned self] in
             if auth == nil { commandsReady() }
         }
         commands.onDisconnected = { [unowned self] message in lost("commands", message) }
-        subscriber.onConnected = { [unowned self] in
-            guard auth == nil else { return }
-            subscriberUp = true
-            updateHealth()
-        }
         subscriber.onDisconnected = { [unowned self] message in lost("subscriber", message) }
         do throws(RedisError) {
             try commands.connect(to: address)
