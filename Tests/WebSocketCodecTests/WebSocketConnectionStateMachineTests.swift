@@ -202,6 +202,21 @@ struct WebSocketConnectionStateMachineTests {
         #expect(try DeflateTests.inflate([frame.payload]) == Array("hi".utf8))
     }
 
+    /// Found by Fuzz/inflate: the echo endpoint compresses every message with the context
+    /// kept, and an empty message after another went out as an empty payload, which the peer
+    /// inflated as the start of a stored block (the next empty one arrived as 00 FF FF).
+    @Test func echoesEmptyMessagesAfterOthersSoThePeerInflatesThem() throws {
+        var harness = Harness(configuration: WebSocketConfiguration(deflate: .echo), deflate: DeflateParameters())
+        let peer = Inflater()
+        for text in ["hello", "", "", "again"] {
+            let encoded = harness.machine.encode(text: text)
+            let bytes = try #require(encoded)
+            let frame = try #require(Harness.serverFrames(bytes).first)
+            #expect(frame.rsv1)
+            #expect(try DeflateTests.inflate([frame.payload], inflater: peer) == Array(text.utf8))
+        }
+    }
+
     @Test func compressedBombFailsWith1009() throws {
         var harness = Harness(
             configuration: WebSocketConfiguration(limits: WebSocketLimits(maxFrameSize: 1 << 20, maxMessageSize: 1 << 20)),
