@@ -126,6 +126,49 @@ public final class RedisProgressHub: ProgressHub, @unchecked Sendable {
 
     public var metrics: HubMetrics { local.metrics }
 
+    /// The latest event of a job this node never heard of, from the job's Redis hash: for
+    /// the local hub's snapshot provider, so a node that started after a job's last event
+    /// still answers subscriptions to it. Waits at most `timeoutMilliseconds` for Redis; nil
+    /// when Redis does not know the job, is down, or when called on the Redis loop itself
+    /// (where it would wait for its own thread). A running job is followed from then on.
+    public func storedLatest(job: String, timeoutMilliseconds: Int = 250) -> HubUpdate? {
+        guard !isDegraded, !loop.inEventLoop else { return nil }
+        let pending = PendingFetch()
+        loop.execute { [self] in
+            guard let commands, commandsUp else {
+                pending.finish(nil)
+                return
+            }
+            let sent = commands.send([Array("HGETALL".utf8), key("job", job)]) { [weak self] reply in
+                let update = RedisProgressHub.update(fromHash: reply, job: job)
+                if let self, let update, !update.isTerminal, self.produced[job] == nil {
+                    self.followed[job] = max(self.followed[job] ?? 0, update.seq)
+                }
+                pending.finish(update)
+            }
+            if !sent { pending.finish(nil) }
+        }
+        return pending.wait(milliseconds: timeoutMilliseconds)
+    }
+
+    /// A job hash (`HGETALL` reply: field, value, …) as the hub's update.
+    static func update(fromHash reply: RedisReply, job: String) -> HubUpdate? {
+        guard let items = reply.elements, !items.isEmpty else { return nil }
+        var fields: [String: [UInt8]] = [:]
+        var index = 0
+        while index + 1 < items.count {
+            if let name = items[index].bytes, let value = items[index + 1].bytes {
+                fields[String(decoding: name, as: UTF8.self)] = value
+            }
+            index += 2
+        }
+        guard let seqText = fields["seq"], let seq = UInt64(String(decoding: seqText, as: UTF8.self)), seq > 0,
+              let typeText = fields["type"], let type = HubEventType(rawValue: String(decoding: typeText, as: UTF8.self)),
+              let snapshot = fields["snapshot"] else { return nil }
+        return HubUpdate(job: job, seq: seq, type: type, isTerminal: fields["terminal"]?.first == 0x31,
+                         state: fields["state"].map { String(decoding: $0, as: UTF8.self) } ?? "", snapshot: snapshot)
+    }
+
     // MARK: Connections
 
     private func connect() {
@@ -423,5 +466,41 @@ struct RemoteEvent {
         self.terminal = terminal
         self.state = state
         self.snapshot = snapshot
+    }
+}
+
+/// One answer awaited by a thread that is not the Redis loop's: a POSIX semaphore (no
+/// Foundation here) and the result under a lock.
+private final class PendingFetch: @unchecked Sendable {
+    private let semaphore = UnsafeMutablePointer<sem_t>.allocate(capacity: 1)
+    private let result = Mutex<HubUpdate?>(nil)
+
+    init() {
+        sem_init(semaphore, 0, 0)
+    }
+
+    deinit {
+        sem_destroy(semaphore)
+        semaphore.deallocate()
+    }
+
+    func finish(_ update: HubUpdate?) {
+        result.withLock { $0 = update }
+        sem_post(semaphore)
+    }
+
+    func wait(milliseconds: Int) -> HubUpdate? {
+        var deadline = timespec()
+        clock_gettime(CLOCK_REALTIME, &deadline)
+        deadline.tv_sec += milliseconds / 1000
+        deadline.tv_nsec += (milliseconds % 1000) * 1_000_000
+        if deadline.tv_nsec >= 1_000_000_000 {
+            deadline.tv_sec += 1
+            deadline.tv_nsec -= 1_000_000_000
+        }
+        while sem_timedwait(semaphore, &deadline) != 0 {
+            if errno != EINTR { return nil }
+        }
+        return result.withLock { $0 }
     }
 }

@@ -155,8 +155,10 @@ public final class APIContext: Sendable {
         self.sseFormat = sseFormat
         self.webSocketFormat = webSocketFormat
         let store = imports.store
-        hub.setSnapshotProvider { id in
-            guard let snapshot = try? store.job(id) else { return nil }
+        // A job of another node this one never heard of (it started after the job's last
+        // event) is in Redis; weak: the Redis hub holds `hub`, which holds this closure.
+        hub.setSnapshotProvider { [weak redis] id in
+            guard let snapshot = try? store.job(id) else { return redis?.storedLatest(job: id) }
             return HubBridge.update(for: snapshot)
         }
         HubBridge.connect(imports.tracker, to: redis ?? hub)

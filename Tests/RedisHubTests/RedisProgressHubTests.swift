@@ -172,6 +172,32 @@ struct RedisProgressHubTests {
         #expect(b.seqs("blip") == Array(1...13))
     }
 
+    /// A node started after a job's last event answers for it from the job's hash, and
+    /// follows a running job from there.
+    @Test func aNodeThatNeverHeardAJobLoadsItFromItsHash() throws {
+        let redis = try RedisTestServer()
+        let a = try TestNode("a", url: redis.url)
+        defer { a.stop() }
+        #expect(waitUntil { !a.hub.isDegraded })
+        for seq in 1...3 { try a.hub.publish(update("done", UInt64(seq))) }
+        try a.hub.publish(update("done", 4, state: "completed"))
+        for seq in 1...5 { try a.hub.publish(update("busy", UInt64(seq))) }
+        usleep(200_000)
+        let b = try TestNode("b", url: redis.url)
+        defer { b.stop() }
+        b.local.setSnapshotProvider { [weak hub = b.hub] in hub?.storedLatest(job: $0) }
+        #expect(waitUntil { !b.hub.isDegraded })
+        let done = b.hub.latest(job: "done")
+        #expect(done?.seq == 4 && done?.isTerminal == true && done?.state == "completed")
+        #expect(done?.snapshot == a.hub.latest(job: "done")?.snapshot)
+        #expect(b.hub.latest(job: "busy")?.seq == 5)
+        #expect(b.hub.latest(job: "nothing") == nil)
+        try a.hub.publish(update("busy", 6, state: "completed"))
+        #expect(waitUntil { b.hub.latest(job: "busy")?.seq == 6 })
+        #expect(b.seqs("busy", after: 5) == [6])
+        #expect(RedisProgressHub.update(fromHash: .array([.string(Array("seq".utf8))]), job: "x") == nil)
+    }
+
     @Test func aPasswordProtectedRedisIsSharedWithAuth() throws {
         // A password with characters a URL must encode: '/', ':', '@' and a space.
         let redis = try RedisTestServer(options: ["--requirepass", "s3cret/:@ x"])

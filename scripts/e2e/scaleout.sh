@@ -8,7 +8,8 @@
 #   3. node A is killed with SIGKILL mid-import: node B takes the import over once A's lease
 #      expires and finishes it from the PostgreSQL checkpoint;
 #   4. with A dead, B lists the jobs of the shared database and their row errors (those A and
-#      B recorded of the taken-over import, once each);
+#      B recorded of the taken-over import, once each); a node C started last answers a
+#      WebSocket subscription to the finished import (from its Redis hash);
 #   5. the watchers on B saw every seq once, in order, ending with `completed`, the same events
 #      on both transports and the same as A's watcher up to A's death; the table holds exactly
 #      the valid rows, each once.
@@ -171,5 +172,19 @@ all_errors=$(curl -sf "http://127.0.0.1:$port_b/api/jobs/$job/errors?format=csv"
 [ "$big_errors" = $((rows / 1000)) ] && [ "$all_errors" = "$big_errors" ] \
     || fail "B lists $all_errors row errors ($big_errors lines) of the taken-over import, expected $((rows / 1000)) once each"
 echo "shared store: B lists A's jobs and row errors ($((rows / 1000)) of the taken-over import, once each)"
+
+# A node started after both jobs ended never heard their events: it answers a WebSocket
+# subscription to the taken-over job from the job's Redis hash, and the snapshot of the small
+# one (whose hash went with the Redis restart) from the PostgreSQL checkpoint row.
+port_c=$(free_port)
+start_node c "$port_c"
+python3 "$watch" ws "$port_c" "$job" "$work/c-big.jsonl" --give-up 10 || fail "node C does not answer a subscription to the taken-over job"
+python3 - "$work" "$valid" <<'PY' || fail "node C's snapshot of the taken-over job"
+import json, sys
+big = [json.loads(l) for l in open(f"{sys.argv[1]}/c-big.jsonl")]
+assert big and big[-1]["state"] == "completed" and big[-1]["processed"] >= int(sys.argv[2]), big
+PY
+curl -sf "http://127.0.0.1:$port_c/api/jobs/$small" | grep -q '"state":"completed"' || fail "node C does not answer A's small job"
+echo "node C (started last) answers for both jobs (from Redis and from PostgreSQL)"
 
 echo "scaleout: ok ($valid rows once each in PostgreSQL; A killed, B finished; Redis restarted without a gap)"
