@@ -31,10 +31,12 @@ final class HTTPConnectionHandler: ConnectionHandler {
     // The exchange in progress.
     private(set) var exchangeID: UInt64 = 0
     private var active = false
-    private var head: HTTPRequestHead?
-    /// The current request's head and route pattern, for the response-header hook.
+    /// The current request's head and route pattern, for the response-header hook (and the
+    /// request of a buffered route once its body is in: one copy of the head per exchange,
+    /// which a parked request keeps while it waits).
     private var admitted: (head: HTTPRequestHead, pattern: String?)?
-    private var route: Router.Route?
+    /// The handler of a buffered route, called once the body is complete.
+    private var bufferedHandler: Router.Handler?
     private var parameters = HTTPParameters()
     private var bodyState = BodyState.none
     private var bodyBuffer: [UInt8] = []
@@ -167,6 +169,7 @@ final class HTTPConnectionHandler: ConnectionHandler {
         expectsContinue = head.expectsContinue
         cancelHandler = nil
         deferredDeadline = nil
+        bufferedHandler = nil
         upgradeTarget = nil
         parameters = HTTPParameters()
         if head.framing == .none {
@@ -218,11 +221,10 @@ final class HTTPConnectionHandler: ConnectionHandler {
     }
 
     private func start(_ route: Router.Route, _ head: HTTPRequestHead) {
-        self.route = route
         switch route.body {
         case .buffered(let maxBytes):
             parser.bodyLimit = maxBytes ?? context.configuration.limits.maxBodyBytes
-            self.head = head
+            bufferedHandler = route.handler
             bodyState = .buffering
             if case .length(let length) = head.framing, length <= parser.bodyLimit {
                 bodyBuffer.reserveCapacity(length)
@@ -232,13 +234,13 @@ final class HTTPConnectionHandler: ConnectionHandler {
             parser.bodyLimit = maxBytes ?? Int.max
             bodyState = head.framing == .none ? .none : .awaitingConsumer
             let request = HTTPRequest(head: head, parameters: parameters, loop: connection.loop)
-            invoke(route, request)
+            invoke(route.handler, request)
         }
     }
 
-    private func invoke(_ route: Router.Route, _ request: HTTPRequest) {
+    private func invoke(_ handler: Router.Handler, _ request: HTTPRequest) {
         let id = exchangeID
-        route.handler(request, HTTPResponder(handler: self, exchange: id))
+        handler(request, HTTPResponder(handler: self, exchange: id))
         if id == exchangeID, active, !engaged, responseState == .pending {
             context.logger.error("http.handler_no_response", ["target": request.head.target, "code": "http.handler_no_response"])
             respond(id, .error(status: 500, code: "http.internal_error", message: "The handler sent no response."))
@@ -277,11 +279,11 @@ final class HTTPConnectionHandler: ConnectionHandler {
         switch bodyState {
         case .buffering:
             bodyState = .none
-            if let route, let head {
+            if let handler = bufferedHandler, let head = admitted?.head {
+                bufferedHandler = nil
                 var body: [UInt8] = []
                 swap(&body, &bodyBuffer)
-                self.head = nil
-                invoke(route, HTTPRequest(head: head, parameters: parameters, body: body, loop: connection.loop))
+                invoke(handler, HTTPRequest(head: head, parameters: parameters, body: body, loop: connection.loop))
             }
         case .streaming(let consumer):
             bodyState = .none
@@ -296,8 +298,7 @@ final class HTTPConnectionHandler: ConnectionHandler {
 
     private func finishExchange() {
         active = false
-        route = nil
-        head = nil
+        bufferedHandler = nil
         // An idle keep-alive connection keeps no request state, and a later parse error is
         // not decorated with the previous request's headers.
         admitted = nil
