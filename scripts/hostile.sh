@@ -13,8 +13,13 @@ cd "$(dirname "$0")/.."
 rows=${1:-1000000}
 slowloris=${2:-1000}
 readers=${3:-1000}
-swift build -c release --product tally >/dev/null
-tally=$(swift build -c release --show-bin-path)/tally
+# TALLY_BIN=PATH runs that binary instead of building one.
+if [ -n "${TALLY_BIN:-}" ]; then
+    tally=$TALLY_BIN
+else
+    swift build -c release --product tally >/dev/null
+    tally=$(swift build -c release --show-bin-path)/tally
+fi
 work=$(mktemp -d)
 pid=""
 # HOSTILE_SERVER_LOG=PATH keeps the server's log there.

@@ -23,6 +23,10 @@ public struct APIConfiguration: Sendable {
     public var sseHeartbeatSeconds = 15.0
     /// Subscriptions one multiplexed WebSocket may hold.
     public var maxSubscriptionsPerSocket = 100
+    /// Client messages one WebSocket may send per 10 s; past it the connection is closed with
+    /// 1008. 500 lets a page subscribe to its 100 jobs at once several times over; a client
+    /// flooding messages would otherwise keep its loop busy answering each one.
+    public var maxSocketMessagesPerWindow = 500
     /// Kernel send buffer of each WebSocket and SSE subscriber's socket, in bytes (0: the
     /// kernel's autotuning, up to 4 MiB per socket): bounds what a client that stops reading
     /// costs in kernel memory and per-event work (`SubscriberSocket`).
@@ -196,6 +200,8 @@ public final class APIMetrics: Sendable {
     public let rateLimited: MetricCounter
     /// Malformed client messages on WebSockets.
     public let badMessages: MetricCounter
+    /// WebSockets closed for sending messages faster than `--ws-message-limit` allows.
+    public let floodingSockets: MetricCounter
 
     init() {
         let help = "Open connections by transport."
@@ -204,6 +210,7 @@ public final class APIMetrics: Sendable {
         longPolls = registry.gauge("tally_connections", help: help, labels: [("transport", "longpoll")])
         rateLimited = registry.counter("tally_rate_limited_total", help: "Requests refused with 429.")
         badMessages = registry.counter("tally_ws_bad_messages_total", help: "Malformed WebSocket client messages.")
+        floodingSockets = registry.counter("tally_ws_flood_closed_total", help: "WebSockets closed (1008) for sending more messages than --ws-message-limit allows.")
     }
 
     /// Counts one API response by status.

@@ -18,6 +18,8 @@ extension APIConfiguration {
       --ws-ping S              seconds between WebSocket pings (default 30)
       --sse-heartbeat S        seconds between SSE keep-alive comments (default 15)
       --max-subscriptions N    subscriptions per multiplexed WebSocket (default 100)
+      --ws-message-limit N     client messages per WebSocket per 10 s before it is closed with
+                               1008 (default 500)
       --progress-interval S    shortest time between an import's progress events (default 0.1)
       --subscriber-send-buffer BYTES
                                kernel send buffer per WebSocket/SSE subscriber (default 32768;
@@ -27,7 +29,7 @@ extension APIConfiguration {
     private static let flags: Set<String> = [
         "--max-upload", "--long-poll-wait", "--long-poll-max", "--rate-limit", "--rate-limit-clients",
         "--event-log", "--mailbox", "--ws-ping", "--sse-heartbeat", "--max-subscriptions", "--progress-interval",
-        "--subscriber-send-buffer",
+        "--subscriber-send-buffer", "--ws-message-limit",
     ]
 
     /// Takes the API flags out of `arguments` (`--flag value` or `--flag=value`), returning
@@ -99,6 +101,7 @@ extension APIConfiguration {
         case "--ws-ping": webSocketPingSeconds = try seconds(1...3600)
         case "--sse-heartbeat": sseHeartbeatSeconds = try seconds(1...3600)
         case "--max-subscriptions": maxSubscriptionsPerSocket = try count(1...100_000)
+        case "--ws-message-limit": maxSocketMessagesPerWindow = try count(1...1_000_000)
         case "--progress-interval": progressInterval = try seconds(0.001...60)
         case "--subscriber-send-buffer": subscriberSendBuffer = try count(0...(64 << 20))
         default: break

@@ -107,6 +107,12 @@ final class SocketSession: HubSink {
             self.single = single
         }
     }
+    /// The per-connection message budget: when the current window started (loop time in
+    /// units of 1,024 ms) and how many messages it has taken; `.max` once closed for flooding.
+    private var messageWindow: UInt32 = 0
+    private var messagesInWindow: UInt32 = 0
+    /// The budget's window, in units of 1,024 ms (about 10 s).
+    static let messageWindowUnits: UInt32 = 10
 
     /// How long a connection may stay unauthenticated before it is closed with 4401.
     static let authTimeoutMilliseconds: UInt64 = 10_000
@@ -166,6 +172,7 @@ final class SocketSession: HubSink {
     }
 
     func handle(_ message: WebSocketMessage) {
+        guard withinMessageBudget() else { return }
         guard identity.principal != nil else { return authenticate(message) }
         guard message.kind == .text else {
             return reject(WireError(code: "ws.bad_message", message: "Send JSON text messages."))
@@ -246,6 +253,26 @@ final class SocketSession: HubSink {
         pendingAuth = nil
         api.metrics.webSockets.add(-1)
         for subscription in subscriptions.removeAll() { subscription.cancel() }
+    }
+
+    /// Counts a message against the connection's budget; past it, says why and closes with
+    /// 1008. Every message costs the loop an answer (an error, a confirmation, a snapshot), so
+    /// a client flooding them (thousands in one read) would hold up everyone on its loop.
+    private func withinMessageBudget() -> Bool {
+        guard messagesInWindow != .max else { return false }
+        let now = UInt32(truncatingIfNeeded: loop.now >> 10)
+        if now &- messageWindow >= Self.messageWindowUnits {
+            messageWindow = now
+            messagesInWindow = 0
+        }
+        messagesInWindow += 1
+        guard messagesInWindow > UInt32(clamping: api.configuration.maxSocketMessagesPerWindow) else { return true }
+        messagesInWindow = .max
+        api.metrics.floodingSockets.increment()
+        send(ServerMessage.error(WireError(code: "ws.too_many_messages",
+                                           message: "More than \(api.configuration.maxSocketMessagesPerWindow) messages in 10 s.")))
+        webSocket.close(code: .policyViolation, reason: "ws.too_many_messages")
+        return false
     }
 
     private func reject(_ error: WireError) {
