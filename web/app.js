@@ -78,8 +78,13 @@ async function api(path, { method = 'GET', body } = {}) {
   return data;
 }
 
+/**
+ * A URL the browser opens itself (a download link), with the subscribe token in it. An API
+ * key never goes into a URL: with only a key, the link is fetched with the header instead
+ * (see the errors download).
+ */
 function withToken(url) {
-  return withTokenParameter(url, readCredential(credentials));
+  return withTokenParameter(url, credentials.token);
 }
 
 function listOf(body, ...keys) {
@@ -737,6 +742,26 @@ $('errors-next').addEventListener('click', () => {
   if (page.errorsHasNext) {
     page.errorsPage += 1;
     loadErrors();
+  }
+});
+
+$('errors-download').addEventListener('click', async (event) => {
+  if (credentials.token || !credentials.apiKey) return;
+  // Only an API key: download through fetch with the Authorization header, not a URL.
+  event.preventDefault();
+  const link = event.currentTarget;
+  try {
+    const response = await fetch(link.href, { headers: authorizationHeaders(credentials.apiKey), cache: 'no-store' });
+    if (!response.ok) throw new Error(`The server answered ${response.status}.`);
+    const url = URL.createObjectURL(await response.blob());
+    const save = el('a', { href: url, download: link.getAttribute('download') || 'errors.csv' });
+    document.body.append(save);
+    save.click();
+    save.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10000);
+  } catch (error) {
+    $('errors-empty').hidden = false;
+    $('errors-empty').textContent = `Could not download the row errors: ${error.message}`;
   }
 });
 

@@ -701,6 +701,15 @@ def scenario_auth(ctx):
         wait_until(lambda: any(li.get_attribute("data-id") == job for li in d.find_elements(By.CSS_SELECTOR, "#job-list > li")),
                    15, "the API key alone did not list the job")
         check(not d.find_element(By.ID, "banner").is_displayed(), "the job list was refused with the API key")
+        # The rejected rows download with the key in a header, never in the link.
+        d.execute_script("location.hash = arguments[0]", f"#/jobs/{job}")
+        wait_until(lambda: d.find_element(By.ID, "errors-download").is_displayed(), 15, "no errors download on the job page")
+        href = d.find_element(By.ID, "errors-download").get_attribute("href")
+        check(API_KEY not in href and "token=" not in href, f"the API key went into a link: {href}")
+        d.execute_script("const made = URL.createObjectURL; window.__e2eBlob = 0;"
+                         "URL.createObjectURL = (blob) => { window.__e2eBlob = blob.size; return made(blob); };")
+        d.find_element(By.ID, "errors-download").click()
+        wait_until(lambda: d.execute_script("return window.__e2eBlob") > 0, 15, "the errors CSV was not fetched with the API key")
 
         token = subprocess.run([ctx.args.tally, "token", "--token-secret", SECRET, "--job", job, "--ttl", "600"],
                                check=True, capture_output=True, text=True).stdout.strip()
