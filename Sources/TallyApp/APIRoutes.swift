@@ -192,7 +192,7 @@ public enum APIRoutes {
                  ]),
         APIRoute(method: "GET", path: "/ws/jobs/{id}", operationID: "jobWebSocket",
                  summary: "WebSocket following one job", tag: "Real time", access: .read, operation: [
-                    "description": "Subscribes on connect: a `snapshot` event (or the missed events with `after`), then one JSON text frame per event; closes with 1000 after the terminal event. Credentials shown with the upgrade (header or `token` parameter) are checked before it: wrong ones get 401/403. Without any, the upgrade goes ahead and the first message must be `{\"type\":\"auth\",\"token\":\"…\"}`; a refusal then closes with 4401 or 4403. The page's `Origin` must be allowed (403 `auth.origin_not_allowed`).",
+                    "description": "Subscribes on connect: a `snapshot` event (or the missed events with `after`), then one JSON text frame per event; closes with 1000 after the terminal event. Credentials shown with the upgrade (header or `token` parameter) are checked before it: wrong ones get 401/403, and only then an unknown job 404. Without any, the upgrade goes ahead whatever the id and the first message must be `{\"type\":\"auth\",\"token\":\"…\"}`; a refusal then closes with 4401, 4403 or 4429, and an unknown job is told (an `error` message `job.not_found`, then close 1008) only once the token covers that id. The page's `Origin` must be allowed (403 `auth.origin_not_allowed`).",
                     "parameters": [idParameter, afterParameter],
                     "responses": ["101": ["description": "Switching to the WebSocket protocol."], "404": notFound],
                  ]),

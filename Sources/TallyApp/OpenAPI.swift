@@ -47,9 +47,10 @@ public enum OpenAPI {
         }
     }
 
-    /// The route's own responses, then the ones every route of its kind can give: 401 and 403
-    /// when it needs a credential, 429 when it is rate limited, and 503 everywhere (the
-    /// server sheds connections over its limits before reading a request).
+    /// The route's own responses, then the ones every route of its kind can give: 401, 403 and
+    /// 429 (an address locked out after failed authentications) when it takes a credential,
+    /// 429 when it is rate limited, and 503 everywhere (the server sheds connections over its
+    /// limits before reading a request).
     static func responses(for route: APIRoute, documented: JSONValue?) -> JSONValue {
         var members: [(String, JSONValue)] = []
         if case .object(let own)? = documented { members = own }
@@ -58,7 +59,11 @@ public enum OpenAPI {
             common.append(("401", response("Unauthorized")))
             common.append(("403", response(route.access == .admin ? "ForbiddenAdmin" : "Forbidden")))
         }
-        if route.rateLimited { common.append(("429", response("RateLimited"))) }
+        if route.rateLimited {
+            common.append(("429", response("RateLimited")))
+        } else if route.access != .open {
+            common.append(("429", response("TooManyAuthFailures")))
+        }
         common.append(("503", response("ServiceUnavailable")))
         for (status, value) in common where !members.contains(where: { $0.0 == status }) {
             members.append((status, value))
@@ -118,8 +123,13 @@ public enum OpenAPI {
             "headers": ["Retry-After": retryAfter],
             "content": ["application/json": ["schema": ref("Error")]],
         ],
+        "TooManyAuthFailures": [
+            "description": "Too many failed authentications from this address (`auth.too_many_failures`): for the rest of the window every request from it that shows a credential is refused without checking it (`tally serve --auth-failure-limit`). A WebSocket that authenticates with its first message is closed with 4429 instead.",
+            "headers": ["Retry-After": retryAfter],
+            "content": ["application/json": ["schema": ref("Error"), "example": ["error": ["code": "auth.too_many_failures", "message": "Too many failed authentications from your address; try again in 60 s."]]]],
+        ],
         "RateLimited": [
-            "description": "Too many requests from this client (`rate.limited`).",
+            "description": "Too many requests from this client (`rate.limited`, with the `RateLimit-*` headers), or too many failed authentications from its address (`auth.too_many_failures`, see `TooManyAuthFailures`).",
             "headers": [
                 "Retry-After": ["description": "Seconds until a request is allowed again.", "schema": ["type": "integer"]],
                 "RateLimit-Limit": ["description": "Requests allowed in a burst.", "schema": ["type": "integer"]],

@@ -118,6 +118,28 @@ struct DocumentedAccessTests {
         }
     }
 
+    @Test func aLockedOutAddressHears429WhereDocumented() throws {
+        let server = try TestServer { configuration in
+            configuration.security.tokenSecret = Self.secret
+            configuration.security.apiKeys = [Self.adminKey]
+            configuration.security.authFailures = AuthFailurePolicy(maxFailures: 2, windowSeconds: 600)
+        }
+        let created = try server.request("POST", "/api/jobs", headers: [("Content-Type", "application/json"), ("Authorization", "Bearer " + Self.adminKey)],
+                                         body: Array(#"{"name":"sync","total":100}"#.utf8))
+        let job = try #require((try JSONParser().parse(created.body))["id"]?.stringValue)
+        for _ in 0..<3 { _ = try server.request("GET", "/api/jobs", headers: [("Authorization", "Bearer made-up-key")]) }
+        for route in APIRoutes.all {
+            let (status, code) = try self.status(server, route, job: job, bearer: isWebSocket(route) ? nil : Self.adminKey,
+                                                 queryToken: isWebSocket(route) ? Self.adminKey : nil)
+            if route.access == .open {
+                #expect(status == 200, "\(route.key) is open: \(status)")
+            } else {
+                #expect(status == 429, "\(route.key) from a locked-out address: \(status)")
+                #expect(isWebSocket(route) || code == "auth.too_many_failures", "\(route.key): \(code ?? "")")
+            }
+        }
+    }
+
     @Test func rateLimitsApplyWhereDocumented() throws {
         let server = try TestServer(loops: 1) { $0.api.rateLimit = RateLimitPolicy(burst: 1, refillPerSecond: 0.001) }
         let job = try server.externalJob()

@@ -103,7 +103,7 @@ struct OpenAPITests {
             #expect(statuses.contains("503"), "\(route.key) can be shed with 503")
             #expect(statuses.contains("401") == (route.access != .open), "\(route.key) 401")
             #expect(statuses.contains("403") == (route.access != .open), "\(route.key) 403")
-            #expect(statuses.contains("429") == route.rateLimited, "\(route.key) 429")
+            #expect(statuses.contains("429") == (route.rateLimited || route.access != .open), "\(route.key) 429")
             for (status, value) in responses where status.hasPrefix("4") || status.hasPrefix("5") {
                 let response = resolve(value, in: document)
                 #expect(response?["description"]?.stringValue?.isEmpty == false, "\(route.key) \(status) has no description")
@@ -115,9 +115,12 @@ struct OpenAPITests {
                 #expect(unauthorized?["description"]?.stringValue?.contains("auth.missing_token") == true)
                 #expect(unauthorized?["headers"]?["WWW-Authenticate"] != nil)
             }
-            if route.rateLimited {
+            if route.rateLimited || route.access != .open {
                 let limited = resolve(responses.first { $0.0 == "429" }?.1, in: document)
                 #expect(limited?["headers"]?["Retry-After"] != nil)
+                if route.access != .open {
+                    #expect(limited?["description"]?.stringValue?.contains("auth.too_many_failures") == true, "\(route.key) lockout")
+                }
             }
         }
     }
