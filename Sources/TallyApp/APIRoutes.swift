@@ -198,7 +198,7 @@ public enum APIRoutes {
                  ]),
         APIRoute(method: "GET", path: "/ws", operationID: "multiplexWebSocket",
                  summary: "Multiplexed WebSocket", tag: "Real time", access: .read, operation: [
-                    "description": "Client text frames: `{\"type\":\"subscribe\",\"job\":\"ID\"|\"*\",\"after\":N}` and `{\"type\":\"unsubscribe\",\"job\":\"ID\"}`. Server frames: `subscribed`, `unsubscribed`, events, and `{\"type\":\"error\",\"code\":…,\"message\":…}` for malformed messages and for subscriptions the credential does not cover (`auth.out_of_scope`; the connection stays open). Authentication as for `/ws/jobs/{id}`: wrong credentials shown with the upgrade get 401, none means the first message must be `{\"type\":\"auth\",\"token\":\"…\"}`.",
+                    "description": "Client text frames: `{\"type\":\"subscribe\",\"job\":\"ID\"|\"*\",\"after\":N}` and `{\"type\":\"unsubscribe\",\"job\":\"ID\"}`. Server frames: `subscribed`, `unsubscribed`, events, and `{\"type\":\"error\",\"code\":…,\"message\":…}` for malformed messages and for subscriptions the credential does not cover (`auth.out_of_scope`; the connection stays open). More than 500 client messages in 10 s get `ws.too_many_messages` and a 1008 close. Authentication as for `/ws/jobs/{id}`: wrong credentials shown with the upgrade get 401, none means the first message must be `{\"type\":\"auth\",\"token\":\"…\"}`.",
                     "responses": ["101": ["description": "Switching to the WebSocket protocol."]],
                  ]),
         APIRoute(method: "GET", path: "/healthz", operationID: "health",
