@@ -7,7 +7,9 @@
 #   Benchmarks/fanout.sh
 #
 # Fan-out: N subscribers of one job, RATE events/s for DUR s; prints deliveries per server
-# CPU-second, p50/p99 latency (from "ts_ns" in each event), seq gaps and missing connections.
+# CPU-second, p50/p99 latency (from "ts_ns" in each event), how far each publisher slipped behind
+# its schedule (a slipping publisher stamps late, so its latency hides the wait), Tally's own
+# split of its latency (stamp to stored, stamp to loop start), seq gaps and missing connections.
 # Idle: IDLE_CONNS WebSocket connections that never receive anything; prints server KiB per
 # connection (VmRSS growth; kernel socket buffers are not in it). Loopback only; every run is
 # bounded (wsload's --duration, the servers' --max-wait) and the servers are stopped at the end.
@@ -73,16 +75,25 @@ for N in $CONNS; do
     wait $WPID
     c2=$(cpu_ticks $SPID); hwm=$(status_kib $SPID VmHWM)
     stop_server; rm -f "$rf"
-    python3 - "$peer" "$N" "$TCK" "$c0" "$c1" "$c2" "$r0" "$r1" "$hwm" "$wl" <<'EOF' | tee -a "$OUT" >&2
+    python3 - "$peer" "$N" "$TCK" "$c0" "$c1" "$c2" "$r0" "$r1" "$hwm" "$wl" "$SLOG" <<'EOF' | tee -a "$OUT" >&2
 import json, sys
-peer, n, tck, c0, c1, c2, r0, r1, hwm, wf = sys.argv[1:]
+peer, n, tck, c0, c1, c2, r0, r1, hwm, wf, slog = sys.argv[1:]
 tck = int(tck); c1, c2 = int(c1) / tck, int(c2) / tck
 try: w = json.load(open(wf))
 except Exception as e: w = {"wsload_error": str(e)}
+# The server's own summary: how far its publisher fell behind schedule (latency is measured
+# from each event's stamp, so a publisher that slips hides that wait), and Tally's split.
+srv = {}
+for line in open(slog, errors="replace"):
+    try: d = json.loads(line)
+    except Exception: continue
+    if isinstance(d, dict) and "events" in d: srv = d
 pub = c2 - c1
 print(json.dumps({"peer": peer, "mode": "fanout", "conns": int(n), **w, "srv_cpu_publish_s": round(pub, 2),
                   "deliveries_per_srv_cpu_s": round(w.get("msgs", 0) / pub) if pub > 0 else None,
-                  "srv_rss_connected_kib": int(r1 or 0), "srv_hwm_kib": int(hwm or 0)}))
+                  "srv_rss_connected_kib": int(r1 or 0), "srv_hwm_kib": int(hwm or 0),
+                  "srv_publish_s": srv.get("publish_s"), "srv_max_slip_ms": srv.get("max_slip_ms"),
+                  **{"srv_" + k: srv[k] for k in ("stored_ms", "loop_ms") if k in srv}}))
 EOF
     sleep 1
   done
@@ -122,8 +133,9 @@ EOF
 fi
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 
-python3 - "$OUT" <<'EOF'
+python3 - "$OUT" "$DUR" <<'EOF'
 import json, sys
+DUR = sys.argv[2]
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 def pick(mode, peer, conns=None):
     for r in rows:
@@ -137,12 +149,20 @@ print("|---|---" + "|---" * (2 * len(peers)) + "|")
 for n in sorted({r["conns"] for r in rows if r["mode"] == "fanout"}):
     for key, label, hb in (("deliveries_per_srv_cpu_s", f"deliveries / server CPU-s, {n} subs", True),
                            ("p50_us", f"p50 latency ms, {n} subs", False), ("p99_us", f"p99 latency ms, {n} subs", False),
+                           ("srv_max_slip_ms", f"publisher max slip ms, {n} subs", None),
+                           ("srv_publish_s", f"publishing took s ({DUR} s planned), {n} subs", None),
                            ("seq_gaps", f"seq gaps, {n} subs", None), ("missing_conns", f"missing conns, {n} subs", None)):
         t = pick("fanout", "tally", n) or {}
         vals = [t.get(key)] + [(pick("fanout", p, n) or {}).get(key) for p in peers]
-        fmt = lambda v: "-" if v is None else (f"{v / 1000:.1f}" if key.endswith("_us") else f"{v:,}")
+        fmt = lambda v: "-" if v is None else (f"{v / 1000:.1f}" if key.endswith("_us") else
+                                               f"{v:,.1f}" if isinstance(v, float) else f"{v:,}")
         rs = [ratio(vals[0], v, hb) if hb is not None else "" for v in vals[1:]]
         print(f"| {label} | " + " | ".join(fmt(v) for v in vals) + " | " + " | ".join(rs) + " |")
+    t = pick("fanout", "tally", n) or {}
+    if t.get("srv_loop_ms"):
+        s, l = t.get("srv_stored_ms") or {}, t["srv_loop_ms"]
+        print(f"| tally: stamp to stored / to loop start, p50 p99 ms, {n} subs | {s.get('p50')} {s.get('p99')} / "
+              f"{l.get('p50')} {l.get('p99')} |" + " |" * (2 * len(peers)))
 if any(r["mode"] == "idle" for r in rows):
     vals = [(pick("idle", p) or {}).get("srv_kib_per_idle_conn") for p in ["tally"] + peers]
     n = (pick("idle", "tally") or {}).get("connected")

@@ -26,6 +26,12 @@ private let fanoutUsage = """
     before it says it listens. Subscribers of the other node are not counted by
     --expect-conns, so --start-file F makes publishing also wait until the file F exists.
 
+    The summary splits the server's share of the latency: "stored" is the stamp to the end
+    of the store write (the hub holds the event and has posted it to the loops), "loop" the
+    stamp to the moment each loop starts handing the event to its subscribers (a probe
+    subscribed first on every loop), as p50/p99 in ms. The rest of the load generator's
+    figure is the writes themselves and the client.
+
     """
 
 /// `tally bench fanout-server`: see `fanoutUsage`.
@@ -102,17 +108,20 @@ func runFanoutServer(_ arguments: [String]) -> Int32 {
     printError("{\"peer\":\"tally\",\"listening\":\(port),\"path\":\"/ws/jobs/\(id)\"}\n")
 
     if rate > 0 {
+        let count = Int((rate * duration).rounded())
+        let probes = LatencyProbe.attach(to: application, job: id, events: count)
         let waitUntil = monotonicSeconds() + maxWait
-        while application.api.hub.metrics.subscribers < expectConnections, monotonicSeconds() < waitUntil {
+        while application.api.hub.metrics.subscribers < expectConnections + probes.count, monotonicSeconds() < waitUntil {
             usleep(10_000)
         }
         while let startFile, access(startFile, F_OK) != 0, monotonicSeconds() < waitUntil {
             usleep(10_000)
         }
         usleep(UInt32(startDelay * 1_000_000))
-        let count = Int((rate * duration).rounded())
         let step = total / max(count, 1)
-        let clientsAtStart = application.api.hub.metrics.subscribers
+        let clientsAtStart = application.api.hub.metrics.subscribers - probes.count
+        var stamps = [Int64](repeating: 0, count: count)
+        var stored = [Int64](repeating: 0, count: count)
         let start = monotonicSeconds()
         var maxSlip = 0.0
         for k in 0..<count {
@@ -123,20 +132,112 @@ func runFanoutServer(_ arguments: [String]) -> Int32 {
             // The store and tracker directly, as the route does after parsing: the route's JSON
             // numbers are doubles, which would round a nanosecond timestamp.
             var update = ExternalJobUpdate(processed: Int64(processed))
-            update.data = JSONText(validating: "{\"ts_ns\":\(realtimeNanoseconds())}")
+            let stamp = realtimeNanoseconds()
+            update.data = JSONText(validating: "{\"ts_ns\":\(stamp)}")
+            let snapshot: JobSnapshot
             do {
-                try application.api.imports.updateExternalJob(id, update)
+                snapshot = try application.api.imports.updateExternalJob(id, update)
             } catch {
                 printError("tally bench fanout-server: publish failed: \(error)\n")
                 return 1
             }
+            stored[k] = realtimeNanoseconds() - stamp
+            stamps[k] = stamp
+            probes.expect(seq: snapshot.seq, event: k)
         }
         let elapsed = monotonicSeconds() - start
+        let reached = probes.collect()
+        var loopDelays: [Int64] = []
+        for (event, at) in reached where event < count && stamps[event] != 0 { loopDelays.append(at - stamps[event]) }
         printError("{\"peer\":\"tally\",\"events\":\(count),\"publish_s\":\(elapsed),\"max_slip_ms\":\(maxSlip * 1000),"
-            + "\"clients_at_start\":\(clientsAtStart)}\n")
+            + "\"clients_at_start\":\(clientsAtStart),\"stored_ms\":\(percentiles(stored)),"
+            + "\"loop_ms\":\(percentiles(loopDelays)),\"loop_samples\":\(loopDelays.count)}\n")
     }
     _ = TerminationSignals.wait()
     return 0
+}
+
+/// `{"p50":…,"p99":…,"max":…}` in milliseconds of nanosecond delays.
+private func percentiles(_ delays: [Int64]) -> String {
+    let sorted = delays.sorted()
+    guard !sorted.isEmpty else { return "null" }
+    func at(_ q: Double) -> String {
+        let value = Double(sorted[min(sorted.count - 1, Int(Double(sorted.count) * q))]) / 1e6
+        return String(format: "%.3f", value)
+    }
+    return "{\"p50\":\(at(0.5)),\"p99\":\(at(0.99)),\"max\":\(at(1.0))}"
+}
+
+/// One hub subscriber per loop, subscribed before any client, so it hears each event when
+/// its loop starts the fan-out; it notes the time per event on its own loop.
+private final class LatencyProbe: HubSink {
+    /// The probes of every loop and the seq to event-number map (the publisher's thread only).
+    final class Set {
+        let probes: [LatencyProbe]
+        private var seqs: [UInt64: Int] = [:]
+        var count: Int { probes.count }
+
+        init(probes: [LatencyProbe]) { self.probes = probes }
+
+        func expect(seq: Int64, event: Int) {
+            seqs[UInt64(max(0, seq))] = event
+        }
+
+        /// (event number, realtime ns) of every arrival, read on each probe's loop.
+        func collect() -> [(Int, Int64)] {
+            usleep(200_000)  // lets the last events reach the loops
+            let map = seqs
+            var result: [(Int, Int64)] = []
+            for probe in probes {
+                for (seq, at) in probe.read() { if let event = map[seq] { result.append((event, at)) } }
+            }
+            return result
+        }
+    }
+
+    private let loop: any HubLoop
+    private var arrivals: [(UInt64, Int64)] = []
+    private var subscription: HubSubscription?
+
+    private init(loop: any HubLoop, capacity: Int) {
+        self.loop = loop
+        arrivals.reserveCapacity(capacity + 16)
+    }
+
+    var isReady: Bool { true }
+
+    func receive(_ event: HubEvent, from subscription: HubSubscription) {
+        arrivals.append((event.seq, realtimeNanoseconds()))
+    }
+
+    private func read() -> [(UInt64, Int64)] {
+        let done = DispatchSemaphore(value: 0)
+        nonisolated(unsafe) var copy: [(UInt64, Int64)] = []
+        nonisolated(unsafe) let probe = self
+        loop.execute {
+            copy = probe.arrivals
+            done.signal()
+        }
+        done.wait()
+        return copy
+    }
+
+    static func attach(to application: TallyApplication, job: String, events: Int) -> Set {
+        var probes: [LatencyProbe] = []
+        for loop in application.server.loops {
+            let probe = LatencyProbe(loop: loop, capacity: events)
+            let done = DispatchSemaphore(value: 0)
+            nonisolated(unsafe) let unsafeProbe = probe
+            let hub = application.api.hub
+            loop.execute {
+                unsafeProbe.subscription = hub.subscribe(to: .job(job), after: nil, sink: unsafeProbe, on: loop)
+                done.signal()
+            }
+            done.wait()
+            probes.append(probe)
+        }
+        return Set(probes: probes)
+    }
 }
 
 private func jobID(in body: [UInt8]) -> String? {
