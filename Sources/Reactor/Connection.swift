@@ -45,7 +45,7 @@ extension ConnectionHandler {
 /// A TCP connection owned by one `EventLoop`. Not `Sendable`: use it on its loop only (reach it
 /// from elsewhere with `LoopBound` and `loop.execute`).
 ///
-/// Writes are queued as `SharedBuffer`s and gathered into one `sendmsg` per connection per loop
+/// Writes are queued as `SharedBuffer`s and gathered into one `send`/`sendmsg` per connection per loop
 /// iteration. EPOLLOUT is armed only while a write has been left unfinished by the kernel.
 /// An idle connection holds no buffers: reads go through the loop's shared buffer.
 public final class Connection {
@@ -158,21 +158,31 @@ public final class Connection {
         write(SharedBuffer(bytes))
     }
 
-    /// Writes what is queued with one gathered `sendmsg` (more only when more than 64
+    /// Writes what is queued with one `send` or gathered `sendmsg` (more only when more than 64
     /// buffers are queued). Called by the loop at the end of an iteration and on EPOLLOUT.
     func flush(fromWritableEvent: Bool) {
         flags.remove(.dirty)
         guard !flags.contains(.closed) else { return }
         // While EPOLLOUT is armed the kernel buffer is full; the event will tell us when not.
         if flags.contains(.writeArmed), !fromWritableEvent { return }
-        while first != nil {
-            let (count, total) = fillIovecs()
-            var message = msghdr()
-            message.msg_iov = loop.iovecs
-            message.msg_iovlen = count
+        while let head = first {
             let result: IOResult<Int>
+            let total: Int
             do throws(IOError) {
-                result = try syscall("sendmsg") { sendmsg(fd, &message, Int32(MSG_NOSIGNAL) | Int32(MSG_DONTWAIT)) }
+                if rest.isEmpty {
+                    // One buffer (a subscriber keeping up gets one frame per iteration): a plain
+                    // send spares the kernel the message header and iovec copies.
+                    total = head.buffer.count - head.offset
+                    let start = head.buffer.baseAddress + head.offset
+                    result = try syscall("send") { send(fd, start, total, Int32(MSG_NOSIGNAL) | Int32(MSG_DONTWAIT)) }
+                } else {
+                    let (count, length) = fillIovecs()
+                    total = length
+                    var message = msghdr()
+                    message.msg_iov = loop.iovecs
+                    message.msg_iovlen = count
+                    result = try syscall("sendmsg") { sendmsg(fd, &message, Int32(MSG_NOSIGNAL) | Int32(MSG_DONTWAIT)) }
+                }
             } catch {
                 close(error: error)
                 return
