@@ -223,18 +223,34 @@ public final class Connection {
     private func consume(_ written: Int) {
         var remaining = written
         queuedByteCount -= written
-        while remaining > 0, var head = first {
-            let length = head.buffer.count - head.offset
-            if remaining >= length {
-                remaining -= length
-                first = rest.isEmpty ? nil : rest.removeFirst()
-            } else {
-                head.offset += remaining
-                first = head
-                remaining = 0
-            }
+        guard var head = first else { return }
+        let headLength = head.buffer.count - head.offset
+        if remaining < headLength {
+            head.offset += remaining
+            first = head
+            return
         }
-        if first == nil, !rest.isEmpty { first = rest.removeFirst() }
+        remaining -= headLength
+        // Count the fully written buffers and drop them at once: a subscriber that fell behind
+        // has a hundred frames queued, and dropping them one by one from the front of the
+        // array moved the rest each time.
+        var done = 0
+        while done < rest.count {
+            let length = rest[done].buffer.count - rest[done].offset
+            if remaining < length {
+                rest[done].offset += remaining
+                break
+            }
+            remaining -= length
+            done += 1
+        }
+        if done < rest.count {
+            first = rest[done]
+            rest.removeSubrange(0...done)
+        } else {
+            first = nil
+            rest.removeAll()
+        }
         if rest.isEmpty, rest.capacity > 0 { rest = [] }
     }
 
