@@ -22,7 +22,8 @@ else
 fi
 work=$(mktemp -d)
 pid=""
-# HOSTILE_SERVER_LOG=PATH keeps the server's log there.
+# HOSTILE_SERVER_LOG=PATH keeps the server's log there; HOSTILE_SERVER_FLAGS adds flags to
+# `tally serve` (to compare with a limit turned off, say).
 trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null; [ -n "${HOSTILE_SERVER_LOG:-}" ] && cp "$work/log.txt" "$HOSTILE_SERVER_LOG"; rm -rf "$work"' EXIT
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
@@ -34,7 +35,7 @@ awk -v n="$rows" 'BEGIN { print "id,name,amount"; for (i = 1; i <= n; i++) print
 # what is measured is the server rather than the scheduler's queue.
 nice -n "${SERVER_NICE:-0}" "$tally" serve --port 0 --data "$work/data" --web web --token-secret "$secret" --api-key "$key" \
     --header-timeout 5 --max-connections-per-address 2000 --max-upload 200000000 \
-    --progress-interval "${PROGRESS_INTERVAL:-0.01}" \
+    --progress-interval "${PROGRESS_INTERVAL:-0.01}" ${HOSTILE_SERVER_FLAGS:-} \
     >"$work/out.txt" 2>"$work/log.txt" &
 pid=$!
 for _ in $(seq 1 100); do grep -q "listening on" "$work/out.txt" 2>/dev/null && break; sleep 0.1; done
