@@ -16,6 +16,19 @@ struct DatabaseTests {
         #expect(sync == 1)  // NORMAL
     }
 
+    @Test func newFilesGetTheChosenPageSizeAndOldFilesKeepTheirs() throws {
+        let dir = TempDirectory()
+        let fresh = try Database(path: dir.file("new.db"))
+        #expect(try fresh.write { try $0.scalarInt("PRAGMA page_size") } == 16384)
+        var small = Database.Options()
+        small.pageSize = 4096
+        let old = try Database(path: dir.file("old.db"), options: small)
+        try old.write { try $0.execute("CREATE TABLE t(a)") }
+        let reopened = try Database(path: dir.file("old.db"))
+        #expect(try reopened.write { try $0.scalarInt("PRAGMA page_size") } == 4096)
+        #expect(try reopened.write { try $0.scalarInt("SELECT COUNT(*) FROM t") } == 0)
+    }
+
     @Test func bindsAndReadsEveryType() throws {
         let dir = TempDirectory()
         let db = try Database(path: dir.file("a.db"))
