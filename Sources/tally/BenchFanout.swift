@@ -69,17 +69,9 @@ func runFanoutServer(_ arguments: [String]) -> Int32 {
     }
     let work = NSTemporaryDirectory() + "tally-fanout-\(getpid())"
     defer { try? FileManager.default.removeItem(atPath: work) }
-    var configuration = TallyConfiguration()
-    configuration.server.host = "127.0.0.1"
-    configuration.server.port = port
-    if let loops { configuration.server.loopCount = loops }
-    configuration.server.maxConnectionsPerAddress = 0
-    configuration.server.maxConnections = 1_000_000
-    configuration.dataDirectory = work
-    configuration.webRoot = work
-    configuration.api.rateLimit = nil
+    var configuration = benchServerConfiguration(port: port, loops: loops, work: work)
     configuration.api.redisURL = redisURL
-    raiseFanoutDescriptorLimit()
+    raiseDescriptorLimit()
     TerminationSignals.block()
     let application: TallyApplication
     do {
@@ -260,9 +252,19 @@ private func realtimeNanoseconds() -> Int64 {
     return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
 }
 
-private func raiseFanoutDescriptorLimit() {
-    var limit = rlimit()
-    guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < limit.rlim_max else { return }
-    limit.rlim_cur = limit.rlim_max
-    _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+
+/// The configuration every benchmark server starts from: the whole application on loopback in a
+/// throwaway directory, with the per-address and total connection caps and the rate limit off,
+/// since one load generator opens every connection from 127.0.0.1.
+func benchServerConfiguration(port: Int, loops: Int?, work: String) -> TallyConfiguration {
+    var configuration = TallyConfiguration()
+    configuration.server.host = "127.0.0.1"
+    configuration.server.port = port
+    if let loops { configuration.server.loopCount = loops }
+    configuration.server.maxConnectionsPerAddress = 0
+    configuration.server.maxConnections = 1_000_000
+    configuration.dataDirectory = work
+    configuration.webRoot = work
+    configuration.api.rateLimit = nil
+    return configuration
 }

@@ -53,15 +53,7 @@ func runImportServer(_ arguments: [String]) -> Int32 {
     }
     let work = NSTemporaryDirectory() + "tally-import-load-\(getpid())"
     defer { try? FileManager.default.removeItem(atPath: work) }
-    var configuration = TallyConfiguration()
-    configuration.server.host = "127.0.0.1"
-    configuration.server.port = port
-    if let loops { configuration.server.loopCount = loops }
-    configuration.server.maxConnectionsPerAddress = 0
-    configuration.server.maxConnections = 1_000_000
-    configuration.dataDirectory = work
-    configuration.webRoot = work
-    configuration.api.rateLimit = nil
+    var configuration = benchServerConfiguration(port: port, loops: loops, work: work)
     // A client that falls more than the pong timeout (10 s) behind is closed as dead; on an
     // overloaded machine the load generator does, and its closes would read as lost events.
     configuration.api.webSocketPingSeconds = 280
@@ -211,9 +203,3 @@ private func monotonicClock() -> Double {
     return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
 }
 
-private func raiseDescriptorLimit() {
-    var limit = rlimit()
-    guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < limit.rlim_max else { return }
-    limit.rlim_cur = limit.rlim_max
-    _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
-}

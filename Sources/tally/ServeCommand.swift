@@ -216,7 +216,7 @@ func runServe(_ allArguments: [String]) -> Int32 {
 
 /// Raises the soft descriptor limit to the hard one: every connection is a descriptor, and
 /// the usual soft limit of 1024 would refuse clients long before the connection limits do.
-private func raiseDescriptorLimit() {
+func raiseDescriptorLimit() {
     var limit = rlimit()
     guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < limit.rlim_max else { return }
     limit.rlim_cur = limit.rlim_max
