@@ -7,6 +7,7 @@
 #   scripts/e2e/crash-import.sh [ROWS] [KILLS]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+source scripts/lib/crash-fixture.sh
 rows=${1:-300000}
 kills=${2:-4}
 swift build --product tally >/dev/null
@@ -14,22 +15,7 @@ tally=$(swift build --show-bin-path)/tally
 work=$(mktemp -d)
 trap '[ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT; echo "work dir: $work"
 
-# Every 997th row has a bad amount; five rows at the end repeat earlier ids (unique column).
-awk -v n="$rows" 'BEGIN {
-    print "id,name,amount,note"
-    for (i = 1; i <= n; i++) {
-        amount = (i % 997 == 0) ? "x" i : i * 7
-        printf "%d,\"name %d, quoted\",%s,line %d\n", i, i, amount, i
-    }
-    for (i = 1; i <= 5; i++) printf "%d,dup,1,dup\n", i * 1000
-}' > "$work/data.csv"
-cat > "$work/schema.json" <<'JSON'
-{"columns":[{"name":"id","type":"integer","required":true,"unique":true},
-            {"name":"name","type":"text"},{"name":"amount","type":"integer"},{"name":"note"}]}
-JSON
-bad=$((rows / 997))
-dups=5
-valid=$((rows - bad))
+write_crash_fixture "$work" "$rows"
 
 run() { exec "$tally" import "$work/data.csv" --table crash --schema "$work/schema.json" --batch 2000 --data "$work/db" "$@"; }
 query() { sqlite3 "$work/db/tally.db" "$1" 2>/dev/null || echo "-"; }

@@ -11,6 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source scripts/lib/services.sh
+source scripts/lib/crash-fixture.sh
 rows=${1:-200000}
 kills=${2:-3}
 work=$(mktemp -d)
@@ -28,21 +29,7 @@ grep -E '^✔ Suite|^✔ Test run' "$work/swift-test.log" || true
 echo "-- crash test: tally import --sink, SIGKILL x$kills and a PostgreSQL restart"
 swift build --product tally >/dev/null
 tally=$(swift build --show-bin-path)/tally
-awk -v n="$rows" 'BEGIN {
-    print "id,name,amount,note"
-    for (i = 1; i <= n; i++) {
-        amount = (i % 997 == 0) ? "x" i : i * 7
-        printf "%d,\"name %d, quoted\\ttab\",%s,line %d\n", i, i, amount, i
-    }
-    for (i = 1; i <= 5; i++) printf "%d,dup,1,dup\n", i * 1000
-}' > "$work/data.csv"
-cat > "$work/schema.json" <<'JSON'
-{"columns":[{"name":"id","type":"integer","required":true,"unique":true},
-            {"name":"name","type":"text"},{"name":"amount","type":"integer"},{"name":"note"}]}
-JSON
-bad=$((rows / 997))
-dups=5
-valid=$((rows - bad))
+write_crash_fixture "$work" "$rows" '\ttab'  # a backslash for COPY's escaping
 
 run() { exec "$tally" import "$work/data.csv" --table crash --schema "$work/schema.json" --batch 2000 \
             --data "$work/db" --sink "$PG_URL" "$@"; }
