@@ -58,6 +58,8 @@ public struct ImportConfiguration: Sendable {
     public var watchdogInterval: Double = 0.25
     /// When progress events go out.
     public var throttle = ThrottlePolicy()
+    /// Spaces the progress events of much-watched jobs (off unless configured).
+    public var fanout = FanoutBudget()
     /// Whether imports publish progress events (state events are always published).
     public var publishesProgress = true
     /// Row errors stored per job at most (the `failed` count stays exact beyond it), so a file

@@ -414,6 +414,9 @@ final class ImportRun {
         if let event {
             service.tracker.publish(event)
             throttle.didEmit(processed: checkpoint.processed, total: snapshot.total, at: now)
+            if configuration.fanout.deliveriesPerSecond > 0 {
+                throttle.minInterval = configuration.fanout.interval(job: snapshot.id, base: configuration.throttle.minInterval)
+            }
         }
     }
 

@@ -110,6 +110,20 @@ public final class LocalProgressHub: ProgressHub, HubSubscriptionOwner {
         published.add(1, ordering: .relaxed)
     }
 
+    /// Subscribers that receive `job`'s events: its own and those of `*`. Takes the job
+    /// table's lock briefly (never held while events are written to sockets); producers ask
+    /// once per event they publish.
+    public func subscriberCount(job: String) -> Int {
+        state.withLock { state in
+            var count = 0
+            if let record = state.jobs[job] {
+                for entry in record.shards { count += entry.count }
+            }
+            for entry in state.allShards { count += entry.count }
+            return count
+        }
+    }
+
     // MARK: Subscribing
 
     public func subscribe(to topic: HubTopic, after: UInt64?, sink: any HubSink,

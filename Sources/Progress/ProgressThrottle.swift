@@ -20,11 +20,15 @@ public struct ThrottlePolicy: Sendable, Equatable {
 /// once per row step.
 public struct ProgressThrottle: Sendable {
     public let policy: ThrottlePolicy
+    /// The shortest time between two events now: `policy.minInterval`, or longer while a
+    /// `FanoutBudget` spaces a much-watched job's events.
+    public var minInterval: Double
     private var nextCheck: Int64
     private var lastEmit: Timestamp?
 
     public init(policy: ThrottlePolicy = ThrottlePolicy(), processed: Int64 = 0) {
         self.policy = policy
+        self.minInterval = policy.minInterval
         self.nextCheck = processed + 1
         self.lastEmit = nil
     }
@@ -48,7 +52,7 @@ public struct ProgressThrottle: Sendable {
 
     @usableFromInline
     mutating func isDueSlow(processed: Int64, total: Int64?, now: Timestamp) -> Bool {
-        if let lastEmit, now.seconds(since: lastEmit) < policy.minInterval {
+        if let lastEmit, now.seconds(since: lastEmit) < minInterval {
             nextCheck = processed + step(total: total)
             return false
         }

@@ -34,6 +34,9 @@ public struct APIConfiguration: Sendable {
     /// Shortest time between two progress events of an import (seconds): 0.1 is the
     /// ten a second a progress bar needs; load tests lower it for a bigger latency sample.
     public var progressInterval = 0.1
+    /// Deliveries per second one job's progress events may cost before they are spaced
+    /// further apart (at most to one per second); 0 turns the budget off.
+    public var fanoutBudget = 20_000
     /// Where imports without a sink of their own write (`--sink`): nil for the embedded SQLite
     /// store, or a `postgres://` URL.
     public var sink: String?
@@ -104,6 +107,7 @@ public final class APIContext: Sendable {
         var importConfiguration = ImportConfiguration()
         importConfiguration.sink = configuration.sink
         importConfiguration.throttle.minInterval = configuration.progressInterval
+        importConfiguration.fanout = FanoutBudget(deliveriesPerSecond: configuration.fanoutBudget)
         if let nodeID = configuration.nodeID { importConfiguration.nodeID = nodeID }
         if let lease = configuration.leaseSeconds { importConfiguration.leaseSeconds = lease }
         if let sink = configuration.sink, sink != "sqlite", !sink.hasPrefix("postgres://"), !sink.hasPrefix("postgresql://") {
@@ -139,6 +143,8 @@ public final class APIContext: Sendable {
         let hub = LocalProgressHub(configuration: configuration.hub, encoders: [sse, webSocketEncoder])
         self.hub = hub
         self.redisLoops = redisLoops
+        // Only this node's subscribers count: with Redis, other nodes' watchers are not seen.
+        imports.configuration.fanout.setSubscriberSource { [weak hub] job in hub?.subscriberCount(job: job) ?? 0 }
         // The URL and the library were checked by `open`; only a broken loop group fails here.
         if let url = configuration.redisURL, let loop = redisLoops?.loops.first {
             redis = try? RedisProgressHub(url: url, local: hub, loop: loop, nodeID: imports.configuration.nodeID,

@@ -21,6 +21,9 @@ extension APIConfiguration {
       --ws-message-limit N     client messages per WebSocket per 10 s before it is closed with
                                1008 (default 500)
       --progress-interval S    shortest time between an import's progress events (default 0.1)
+      --fanout-budget N        deliveries per second a job's progress events may cost: with
+                               many subscribers an import's events are spaced up to 1 s apart
+                               (default 20000; 0: off)
       --subscriber-send-buffer BYTES
                                kernel send buffer per WebSocket/SSE subscriber (default 32768;
                                0: kernel autotuning)
@@ -29,7 +32,7 @@ extension APIConfiguration {
     private static let flags: Set<String> = [
         "--max-upload", "--long-poll-wait", "--long-poll-max", "--rate-limit", "--rate-limit-clients",
         "--event-log", "--mailbox", "--ws-ping", "--sse-heartbeat", "--max-subscriptions", "--progress-interval",
-        "--subscriber-send-buffer", "--ws-message-limit",
+        "--subscriber-send-buffer", "--ws-message-limit", "--fanout-budget",
     ]
 
     /// Takes the API flags out of `arguments` (`--flag value` or `--flag=value`), returning
@@ -103,6 +106,7 @@ extension APIConfiguration {
         case "--max-subscriptions": maxSubscriptionsPerSocket = try count(1...100_000)
         case "--ws-message-limit": maxSocketMessagesPerWindow = try count(1...1_000_000)
         case "--progress-interval": progressInterval = try seconds(0.001...60)
+        case "--fanout-budget": fanoutBudget = try count(0...1_000_000_000)
         case "--subscriber-send-buffer": subscriberSendBuffer = try count(0...(64 << 20))
         default: break
         }

@@ -69,6 +69,43 @@ func makeStoreSeq(_ dir: ImportTempDirectory, _ id: String) throws -> Int64? {
         #expect(done.seq == Int64(events.count))
     }
 
+    /// Runs `progressEventsAreThrottledAndPersistedWithTheirSeq`'s import with a fan-out
+    /// budget and `subscribers` watching; returns the job's event types.
+    func importEvents(budget: Int, subscribers: Int) throws -> [JobEvent] {
+        let dir = ImportTempDirectory()
+        let file = dir.write("p.csv", numberedCSV(rows: 3000))
+        let clock = ManualClock()
+        let service = try makeService(dir) {
+            $0.clock = clock.clock
+            $0.throttle = ThrottlePolicy(everyRows: 500, everyFraction: 1, minInterval: 0)
+            $0.fanout = FanoutBudget(deliveriesPerSecond: budget, subscribers: { _ in subscribers })
+        }
+        defer { service.shutdown() }
+        let log = EventLog(service.tracker)
+        let job = try service.submit(path: file, options: ImportOptions(batchSize: 100_000))
+        let done = try #require(try waitForEnd(service, job.id))
+        service.tracker.waitForDelivery()
+        let events = log.of(job.id)
+        #expect(done.state == .completed && done.processed == 3000)
+        #expect(events.map(\.seq) == Array(1...Int64(events.count)))
+        return events
+    }
+
+    @Test func aFanoutBudgetSpacesProgressButNotStateEvents() throws {
+        // 10,000 subscribers over a budget of 20,000/s: 0.5 s between events, and the fake
+        // clock never moves, so after the first state event no progress event is ever due;
+        // the state events (through running, then completed) still all go out at once.
+        let spaced = try importEvents(budget: 20_000, subscribers: 10_000)
+        #expect(spaced.map(\.type) == [.state, .state, .state, .state])
+        #expect(spaced.last?.snapshot.state == .completed && spaced.last?.snapshot.processed == 3000)
+        // Under the budget, or with the budget off, nothing changes.
+        for (budget, subscribers) in [(20_000, 0), (0, 10_000)] {
+            let events = try importEvents(budget: budget, subscribers: subscribers)
+            #expect(events.filter { $0.type == .progress }.map(\.snapshot.processed) == [500, 1000, 1500, 2000, 2500, 3000])
+            #expect(events.map(\.type) == [.state, .state, .state] + Array(repeating: .progress, count: 6) + [.state])
+        }
+    }
+
     @Test func aHeldQueueKeepsJobsPendingUntilReleased() throws {
         let dir = ImportTempDirectory()
         let file = dir.write("held.csv", numberedCSV(rows: 200))

@@ -17,10 +17,14 @@ struct APIFlagsTests {
         #expect(configuration.maxSubscriptionsPerSocket == 3)
         #expect(configuration.progressInterval == 0.01)
         #expect(try APIConfiguration.parse(["--rate-limit", "off"]).0.rateLimit == nil)
+        #expect(configuration.fanoutBudget == 20_000)
+        #expect(try APIConfiguration.parse(["--fanout-budget", "0"]).0.fanoutBudget == 0)
+        #expect(try APIConfiguration.parse(["--fanout-budget=5000"]).0.fanoutBudget == 5000)
     }
 
     @Test(arguments: [["--max-upload", "-1"], ["--rate-limit", "5"], ["--mailbox"], ["--ws-ping", "nan"],
-                      ["--long-poll-wait", "90"], ["--progress-interval", "0"]])
+                      ["--long-poll-wait", "90"], ["--progress-interval", "0"],
+                      ["--fanout-budget", "-1"]])
     func refusesBadValues(_ arguments: [String]) {
         #expect(throws: APIFlagError.self) { _ = try APIConfiguration.parse(arguments) }
     }
