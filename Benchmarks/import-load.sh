@@ -18,7 +18,7 @@
 #
 # env knobs (defaults): ROUNDS=3 SUBS=10000 ROWS=1000000 PORT_BASE=19500 CLIENT_NICE=0
 #   TALLY=.build/release/tally FANOUT_TOOLS=../shared/tools/fanout WORK=$TMPDIR/import-load
-#   TALLY_LOOPS=(one per core)
+#   TALLY_LOOPS=(one per core) FANOUT_BUDGET=(the server's default, 20000; 0: off)
 set -u
 repo=$(cd "$(dirname "$0")/.." && pwd)
 TOOLS=${FANOUT_TOOLS:-$repo/../shared/tools/fanout}
@@ -54,7 +54,7 @@ run_one() {  # $1 subscribers $2 port $3 round; appends one JSON line to $OUT
   local slog=$WORK/logs/server_$port.err sres=$WORK/logs/server_$port.json wl=$WORK/logs/wsload_$port.json
   rm -f "$slog" "$sres" "$wl"
   ${TALLY_NICE:+nice -n $TALLY_NICE} "$TALLY" bench import-server --port "$port" --subscribers "$n" --max-wait 120 \
-      ${TALLY_LOOPS:+--loops $TALLY_LOOPS} >"$sres" 2>"$slog" &
+      ${TALLY_LOOPS:+--loops $TALLY_LOOPS} ${FANOUT_BUDGET:+--fanout-budget $FANOUT_BUDGET} >"$sres" 2>"$slog" &
   SPID=$!
   for _ in $(seq 1 300); do grep -q listening "$slog" 2>/dev/null && break; kill -0 $SPID 2>/dev/null || break; sleep 0.1; done
   grep -q listening "$slog" || { echo "server failed to start: $(tail -3 "$slog")" >&2; return 1; }

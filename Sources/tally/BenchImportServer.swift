@@ -8,12 +8,12 @@ import TallyApp
 
 private let importServerUsage = """
     usage: tally bench import-server --port P [--subscribers N] [--start-delay S] [--max-wait S]
-                                     [--loops N]
+                                     [--loops N] [--fanout-budget N]
 
     The server side of Benchmarks/import-load.sh: serves the full application on 127.0.0.1:P
     (no auth, no connection caps, no rate limit, pings every 280 s instead of 30, throwaway
     data directory) with its import
-    queue held. The first import uploaded (`POST /api/imports`) stays pending until N
+    queue held. --fanout-budget is `tally serve`'s (default 20000; 0: off). The first import uploaded (`POST /api/imports`) stays pending until N
     subscribers follow it (or --max-wait seconds pass, default 120), then starts after
     --start-delay seconds (default 1: the last handshakes settle). When it ends, prints one
     JSON line on stdout: the job's rows and its own startedAt/finishedAt, rows per second from
@@ -29,6 +29,7 @@ private let importServerUsage = """
 func runImportServer(_ arguments: [String]) -> Int32 {
     var port = 0, subscribers = 0, startDelay = 1.0, maxWait = 120.0
     var loops: Int?
+    var fanoutBudget = APIConfiguration().fanoutBudget
     var iterator = arguments.makeIterator()
     while let argument = iterator.next() {
         let value = { iterator.next().flatMap { Double($0) } }
@@ -38,6 +39,7 @@ func runImportServer(_ arguments: [String]) -> Int32 {
         case "--start-delay": startDelay = value() ?? -1
         case "--max-wait": maxWait = value() ?? -1
         case "--loops": loops = value().map { Int($0) }
+        case "--fanout-budget": fanoutBudget = value().flatMap { Int(exactly: $0) } ?? -1
         case "-h", "--help":
             printError(importServerUsage)
             return 0
@@ -46,7 +48,7 @@ func runImportServer(_ arguments: [String]) -> Int32 {
             return 64
         }
     }
-    guard (1...65535).contains(port), subscribers >= 0, startDelay >= 0, startDelay <= 60, maxWait >= 0, maxWait <= 600,
+    guard (1...65535).contains(port), subscribers >= 0, startDelay >= 0, startDelay <= 60, maxWait >= 0, maxWait <= 600, fanoutBudget >= 0,
           loops.map({ (1...64).contains($0) }) ?? true else {
         printError(importServerUsage)
         return 64
@@ -54,6 +56,7 @@ func runImportServer(_ arguments: [String]) -> Int32 {
     let work = NSTemporaryDirectory() + "tally-import-load-\(getpid())"
     defer { try? FileManager.default.removeItem(atPath: work) }
     var configuration = benchServerConfiguration(port: port, loops: loops, work: work)
+    configuration.api.fanoutBudget = fanoutBudget
     // A client that falls more than the pong timeout (10 s) behind is closed as dead; on an
     // overloaded machine the load generator does, and its closes would read as lost events.
     configuration.api.webSocketPingSeconds = 280
