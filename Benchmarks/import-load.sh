@@ -18,7 +18,7 @@
 #
 # env knobs (defaults): ROUNDS=3 SUBS=10000 ROWS=1000000 PORT_BASE=19500 CLIENT_NICE=0
 #   TALLY=.build/release/tally FANOUT_TOOLS=../shared/tools/fanout WORK=$TMPDIR/import-load
-#   TALLY_LOOPS=(one per core) FANOUT_BUDGET=(the server's default, 20000; 0: off)
+#   TALLY_LOOPS=(one per core) FANOUT_BUDGET=(the server's default, 10000; 0: off)
 set -u
 repo=$(cd "$(dirname "$0")/.." && pwd)
 TOOLS=${FANOUT_TOOLS:-$repo/../shared/tools/fanout}

@@ -36,7 +36,7 @@ public struct APIConfiguration: Sendable {
     public var progressInterval = 0.1
     /// Deliveries per second one job's progress events may cost before they are spaced
     /// further apart (at most to one per second); 0 turns the budget off.
-    public var fanoutBudget = 20_000
+    public var fanoutBudget = 10_000
     /// Where imports without a sink of their own write (`--sink`): nil for the embedded SQLite
     /// store, or a `postgres://` URL.
     public var sink: String?

@@ -23,7 +23,7 @@ extension APIConfiguration {
       --progress-interval S    shortest time between an import's progress events (default 0.1)
       --fanout-budget N        deliveries per second a job's progress events may cost: with
                                many subscribers an import's events are spaced up to 1 s apart
-                               (default 20000; 0: off)
+                               (default 10000; 0: off)
       --subscriber-send-buffer BYTES
                                kernel send buffer per WebSocket/SSE subscriber (default 32768;
                                0: kernel autotuning)

@@ -13,7 +13,7 @@ private let importServerUsage = """
     The server side of Benchmarks/import-load.sh: serves the full application on 127.0.0.1:P
     (no auth, no connection caps, no rate limit, pings every 280 s instead of 30, throwaway
     data directory) with its import
-    queue held. --fanout-budget is `tally serve`'s (default 20000; 0: off). The first import uploaded (`POST /api/imports`) stays pending until N
+    queue held. --fanout-budget is `tally serve`'s (default 10000; 0: off). The first import uploaded (`POST /api/imports`) stays pending until N
     subscribers follow it (or --max-wait seconds pass, default 120), then starts after
     --start-delay seconds (default 1: the last handshakes settle). When it ends, prints one
     JSON line on stdout: the job's rows and its own startedAt/finishedAt, rows per second from

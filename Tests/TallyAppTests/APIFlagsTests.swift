@@ -17,7 +17,7 @@ struct APIFlagsTests {
         #expect(configuration.maxSubscriptionsPerSocket == 3)
         #expect(configuration.progressInterval == 0.01)
         #expect(try APIConfiguration.parse(["--rate-limit", "off"]).0.rateLimit == nil)
-        #expect(configuration.fanoutBudget == 20_000)
+        #expect(configuration.fanoutBudget == 10_000)
         #expect(try APIConfiguration.parse(["--fanout-budget", "0"]).0.fanoutBudget == 0)
         #expect(try APIConfiguration.parse(["--fanout-budget=5000"]).0.fanoutBudget == 5000)
     }
