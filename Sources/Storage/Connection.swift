@@ -10,6 +10,9 @@ public final class Connection {
     private var statementCache: [String: Statement] = [:]
     /// The path the connection was opened on (for messages).
     public let path: String
+    /// Frames in the write-ahead log after this connection's last commit, while
+    /// `reportWALSize()` is on (SQLite's own automatic checkpoint is off then).
+    private(set) var walFrames: Int32 = 0
 
     /// Opens (creating if needed, unless `readOnly`) the database file at `path`.
     /// The connection uses SQLite's multi-thread mode: the caller serializes access.
@@ -27,7 +30,28 @@ public final class Connection {
         sqlite3_extended_result_codes(db, 1)
     }
 
+    /// Replaces SQLite's automatic checkpoint, which runs inside the `COMMIT` that crosses its
+    /// threshold, with a count of the log's frames: the owner checkpoints when it chooses
+    /// (`Database` does after the write's body, so a commit that carries a progress event is
+    /// published before the checkpoint's I/O, not after it).
+    func reportWALSize() {
+        let context = Unmanaged.passUnretained(self).toOpaque()
+        sqlite3_wal_hook(handle, { context, _, _, frames in
+            guard let context else { return SQLITE_OK }
+            Unmanaged<Connection>.fromOpaque(context).takeUnretainedValue().walFrames = frames
+            return SQLITE_OK
+        }, context)
+    }
+
+    /// Copies the log into the database file as far as readers allow, without waiting for any.
+    /// Errors are left for the next attempt: a failed checkpoint loses nothing, the log only grows.
+    func checkpointPassive() {
+        walFrames = 0
+        _ = sqlite3_wal_checkpoint_v2(handle, nil, SQLITE_CHECKPOINT_PASSIVE, nil, nil)
+    }
+
     deinit {
+        sqlite3_wal_hook(handle, nil, nil)
         statementCache.removeAll()
         sqlite3_close_v2(handle)
     }

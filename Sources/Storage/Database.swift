@@ -28,6 +28,9 @@ public final class Database: @unchecked Sendable {
         /// call each, so bigger pages cut the kernel time of a 1,000,000-row import by ~40 %
         /// and its wall time by ~15 % (docs/BENCHMARKS.md).
         public var pageSize: Int = 16384
+        /// Log frames after which the writer checkpoints, once the write that crossed the mark
+        /// has returned (SQLite's default threshold, 1,000 pages, moved out of `COMMIT`).
+        public var checkpointFrames: Int32 = 1000
         public init() {}
     }
 
@@ -55,13 +58,17 @@ public final class Database: @unchecked Sendable {
         try connection.execute("PRAGMA foreign_keys=ON")
         try connection.execute("PRAGMA temp_store=MEMORY")
         try connection.execute("PRAGMA cache_size=-\(options.writerCacheKiB)")
+        connection.reportWALSize()
         self.writer = connection
     }
 
     /// Runs `body` with the writer connection, holding the write lock (no transaction).
     public func write<R>(_ body: (Connection) throws -> R) throws -> R {
         writeLock.lock()
-        defer { writeLock.unlock() }
+        defer {
+            checkpointIfDue()
+            writeLock.unlock()
+        }
         return try body(writer)
     }
 
@@ -69,8 +76,19 @@ public final class Database: @unchecked Sendable {
     /// everything it does commits together or not at all.
     public func transaction<R>(_ body: (Connection) throws -> R) throws -> R {
         writeLock.lock()
-        defer { writeLock.unlock() }
+        defer {
+            checkpointIfDue()
+            writeLock.unlock()
+        }
         return try writer.transaction(body)
+    }
+
+    /// Runs with the write lock held, after the body: whatever the body published went out
+    /// before this I/O.
+    private func checkpointIfDue() {
+        if options.checkpointFrames > 0 && writer.walFrames >= options.checkpointFrames {
+            writer.checkpointPassive()
+        }
     }
 
     /// Runs `body` with a read-only connection (concurrently with the writer and other readers).

@@ -29,6 +29,30 @@ struct DatabaseTests {
         #expect(try reopened.write { try $0.scalarInt("SELECT COUNT(*) FROM t") } == 0)
     }
 
+    @Test func checkpointsAfterTheWriteThatCrossedTheMarkNotInsideItsCommits() throws {
+        let dir = TempDirectory()
+        var options = Database.Options()
+        options.checkpointFrames = 8
+        let path = dir.file("a.db")
+        let db = try Database(path: path, options: options)
+        func fileSize() -> Int { ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int) ?? -1 }
+        let before = fileSize()
+        let framesInside = try db.write { c -> Int32 in
+            try c.execute("CREATE TABLE t(a TEXT)")
+            for _ in 0..<20 {
+                try c.execute("BEGIN IMMEDIATE")
+                try c.run("INSERT INTO t VALUES (?)", [.text(String(repeating: "x", count: 20_000))])
+                try c.execute("COMMIT")
+            }
+            // Every commit is in the log and none was copied into the file yet.
+            #expect(fileSize() == before)
+            return c.walFrames
+        }
+        #expect(framesInside >= 8)
+        #expect(fileSize() > before + 20 * 20_000)
+        #expect(try db.read { try $0.scalarInt("SELECT COUNT(*) FROM t") } == 20)
+    }
+
     @Test func bindsAndReadsEveryType() throws {
         let dir = TempDirectory()
         let db = try Database(path: dir.file("a.db"))
