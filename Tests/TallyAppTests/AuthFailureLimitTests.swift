@@ -7,8 +7,6 @@ import Testing
 /// clock, then the 429 over loopback on HTTP (REST and SSE), the WebSocket handshake and the
 /// WebSocket first message, and its figures in `/metrics`.
 struct AuthFailureLimitTests {
-    static let secret = Array("0123456789abcdef0123456789abcdef".utf8)
-    static let adminKey = "admin-key-0123456789"
     static let forgedSecret = Array("another-secret-another-secret-xx".utf8)
 
     @Test func locksAnAddressOutAfterTheLimitForOneWindow() {
@@ -58,20 +56,8 @@ struct AuthFailureLimitTests {
     // MARK: - Over loopback
 
     private func server(limit: String = "3/60") throws -> TestServer {
-        try TestServer(loops: 1) { configuration in
-            configuration.security.tokenSecret = AuthFailureLimitTests.secret
-            configuration.security.apiKeys = [AuthFailureLimitTests.adminKey]
+        try TestAuth.server(loops: 1) { configuration in
             configuration.security.authFailures = AuthFailurePolicy.parse(limit)
-        }
-    }
-
-    private func token(_ subject: String, secret: [UInt8] = secret, ttl: Int64 = 600) throws -> String {
-        try JWTCodec(secret: secret).mint(SubscribeClaims(subject: subject, expiresAt: Int64(time(nil)) + ttl))
-    }
-
-    private func closeCode(_ socket: WebSocketClient) throws -> UInt16? {
-        while true {
-            if case .close(let code) = try socket.receive(timeout: 5) { return code }
         }
     }
 
@@ -82,26 +68,24 @@ struct AuthFailureLimitTests {
 
     @Test func httpFailuresLeadToA429ThatCoversEveryCredential() throws {
         let server = try server()
-        let id = try server.request("POST", "/api/jobs", headers: [("Content-Type", "application/json"), ("Authorization", "Bearer " + Self.adminKey)],
-                                    body: Array(#"{"name":"sync","total":10}"#.utf8))
-        #expect(id.status == 201)
+        _ = try TestAuth.createJob(server)  // throws unless 201
         // Expired and missing tokens are not guesses: they do not count.
         for _ in 0..<5 {
-            #expect(try server.request("GET", "/api/jobs?token=" + (try token("*", ttl: -3600))).status == 401)
+            #expect(try server.request("GET", "/api/jobs?token=" + (try TestAuth.token("*", ttl: -3600))).status == 401)
             #expect(try server.request("GET", "/api/jobs").status == 401)
         }
         #expect(try server.request("GET", "/api/jobs", headers: [("Authorization", "Bearer wrong-key-0123456789")]).status == 401)
-        #expect(try server.request("GET", "/api/jobs/x/stream?token=" + (try token("*", secret: Self.forgedSecret))).status == 401)
+        #expect(try server.request("GET", "/api/jobs/x/stream?token=" + (try TestAuth.token("*", secret: Self.forgedSecret))).status == 401)
         let third = try server.request("POST", "/api/jobs", headers: [("Authorization", "Bearer not.a.token")])
         #expect(third.status == 401 && third.text.contains("auth.malformed_token"))
         // Locked out: even the right key is not looked at.
-        for headers in [[("Authorization", "Bearer " + Self.adminKey)], [("Authorization", "Bearer wrong-key-0123456789")]] {
+        for headers in [[("Authorization", "Bearer " + TestAuth.adminKey)], [("Authorization", "Bearer wrong-key-0123456789")]] {
             let refused = try server.request("GET", "/api/jobs", headers: headers)
             #expect(refused.status == 429 && refused.text.contains("auth.too_many_failures"))
             #expect(Int(refused.header("Retry-After") ?? "") ?? 0 >= 59)
             #expect(refused.header("WWW-Authenticate") == nil)
         }
-        #expect(try server.request("GET", "/api/jobs/x/events?token=" + (try token("x"))).status == 429)
+        #expect(try server.request("GET", "/api/jobs/x/events?token=" + (try TestAuth.token("x"))).status == 429)
         // Without credentials nothing is guessed: the usual 401, and open routes stay open.
         #expect(try server.request("GET", "/api/jobs").status == 401)
         #expect(try server.request("GET", "/healthz").status == 200)
@@ -112,7 +96,7 @@ struct AuthFailureLimitTests {
 
     @Test func webSocketHandshakeAndFirstMessageFailuresCountToo() throws {
         let server = try server()
-        let forged = try token("*", secret: Self.forgedSecret)
+        let forged = try TestAuth.token("*", secret: Self.forgedSecret)
         // One failed handshake, two failed first messages.
         #expect(throws: ClientError.self) {
             _ = try WebSocketClient.connect(host: "127.0.0.1", port: server.port, path: "/ws?token=" + forged)
@@ -120,28 +104,28 @@ struct AuthFailureLimitTests {
         for _ in 0..<2 {
             let socket = try WebSocketClient.connect(host: "127.0.0.1", port: server.port, path: "/ws")
             try socket.send(text: #"{"type":"auth","token":"\#(forged)"}"#)
-            #expect(try closeCode(socket) == 4401)
+            #expect(try socket.closeCode() == 4401)
         }
         // Locked out: a valid token is refused at the handshake with 429…
-        let valid = try token("*")
+        let valid = try TestAuth.token("*")
         let refused = try server.request("GET", "/ws?token=" + valid, headers: [
             ("Upgrade", "websocket"), ("Connection", "Upgrade"), ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="), ("Sec-WebSocket-Version", "13")])
         #expect(refused.status == 429 && refused.text.contains("auth.too_many_failures") && refused.header("Retry-After") != nil)
         // …and in a first message with close 4429.
         let socket = try WebSocketClient.connect(host: "127.0.0.1", port: server.port, path: "/ws")
         try socket.send(text: #"{"type":"auth","token":"\#(valid)"}"#)
-        #expect(try closeCode(socket) == 4429)
+        #expect(try socket.closeCode() == 4429)
         #expect(metric(server, "tally_auth_failure_lockouts_total 1"))
     }
 
     @Test func offMeansNoLockout() throws {
         let server = try TestServer(loops: 1) { configuration in
-            configuration.security.apiKeys = [AuthFailureLimitTests.adminKey]
+            configuration.security.apiKeys = [TestAuth.adminKey]
             configuration.security.authFailures = nil
         }
         for _ in 0..<30 {
             #expect(try server.request("GET", "/api/jobs", headers: [("Authorization", "Bearer wrong-key-0123456789")]).status == 401)
         }
-        #expect(try server.request("GET", "/api/jobs", headers: [("Authorization", "Bearer " + Self.adminKey)]).status == 200)
+        #expect(try server.request("GET", "/api/jobs", headers: [("Authorization", "Bearer " + TestAuth.adminKey)]).status == 200)
     }
 }

@@ -7,41 +7,12 @@ import Testing
 /// (snapshot, long-poll, SSE, WebSocket) an unauthenticated or out-of-scope caller gets the
 /// same 401/403 for an unknown job as for a real one, never a 404.
 struct JobExistenceTests {
-    static let secret = Array("0123456789abcdef0123456789abcdef".utf8)
-    static let adminKey = "admin-key-0123456789"
-
-    private func server() throws -> TestServer {
-        try TestServer { configuration in
-            configuration.security.tokenSecret = JobExistenceTests.secret
-            configuration.security.apiKeys = [JobExistenceTests.adminKey]
-        }
-    }
-
-    private func token(_ subject: String, secret: [UInt8] = secret) throws -> String {
-        try JWTCodec(secret: secret).mint(SubscribeClaims(subject: subject, expiresAt: Int64(time(nil)) + 600))
-    }
-
-    private func job(_ server: TestServer) throws -> String {
-        let response = try server.request("POST", "/api/jobs", headers: [("Content-Type", "application/json"),
-                                                                        ("Authorization", "Bearer " + Self.adminKey)],
-                                          body: Array(#"{"name":"sync","total":100}"#.utf8))
-        guard response.status == 201, let id = (try? JSONParser().parse(response.body))?["id"]?.stringValue else {
-            throw ClientError("test", "create failed: \(response.status)")
-        }
-        return id
-    }
-
-    private func closeCode(_ socket: WebSocketClient) throws -> UInt16? {
-        while true {
-            if case .close(let code) = try socket.receive(timeout: 5) { return code }
-        }
-    }
 
     @Test func httpRoutesRefuseBeforeLookingTheJobUp() throws {
-        let server = try server()
-        let real = try job(server)
-        let forged = try token("*", secret: Array("another-secret-another-secret-xx".utf8))
-        let other = try token("someone-elses-job")
+        let server = try TestAuth.server()
+        let real = try TestAuth.createJob(server)
+        let forged = try TestAuth.token("*", secret: Array("another-secret-another-secret-xx".utf8))
+        let other = try TestAuth.token("someone-elses-job")
         for suffix in ["", "/events?wait=0", "/stream", "/errors"] {
             for id in [real, "zzzzzzzzzzzz", "no-such-job"] {
                 let path = "/api/jobs/\(id)\(suffix)"
@@ -55,47 +26,47 @@ struct JobExistenceTests {
             }
         }
         // Allowed callers do learn that a job is missing.
-        #expect(try server.request("GET", "/api/jobs/zzzzzzzzzzzz", headers: [("Authorization", "Bearer " + Self.adminKey)]).status == 404)
-        #expect(try server.request("GET", "/api/jobs/zzzzzzzzzzzz?token=" + (try token("zzzzzzzzzzzz"))).status == 404)
+        #expect(try server.request("GET", "/api/jobs/zzzzzzzzzzzz", headers: [("Authorization", "Bearer " + TestAuth.adminKey)]).status == 404)
+        #expect(try server.request("GET", "/api/jobs/zzzzzzzzzzzz?token=" + (try TestAuth.token("zzzzzzzzzzzz"))).status == 404)
     }
 
     @Test func webSocketHandshakeWithoutCredentialsLooksTheSameForAnyJob() throws {
-        let server = try server()
-        let real = try job(server)
+        let server = try TestAuth.server()
+        let real = try TestAuth.createJob(server)
         for id in [real, "zzzzzzzzzzzz", "no-such-job"] {
             // Upgraded pending first-message auth whether or not the job exists…
             let silent = try WebSocketClient.connect(host: "127.0.0.1", port: server.port, path: "/ws/jobs/\(id)")
             try silent.send(text: #"{"type":"subscribe","job":"\#(id)"}"#)
-            #expect(try closeCode(silent) == 4401, "\(id)")
+            #expect(try silent.closeCode() == 4401, "\(id)")
             // …and refused the same way for a token of another job.
             let outOfScope = try WebSocketClient.connect(host: "127.0.0.1", port: server.port, path: "/ws/jobs/\(id)")
-            try outOfScope.send(text: #"{"type":"auth","token":"\#(try token("someone-elses-job"))"}"#)
-            #expect(try closeCode(outOfScope) == 4403, "\(id)")
+            try outOfScope.send(text: #"{"type":"auth","token":"\#(try TestAuth.token("someone-elses-job"))"}"#)
+            #expect(try outOfScope.closeCode() == 4403, "\(id)")
             // A token in the URL is checked at the handshake, before the job is looked up.
             #expect(throws: ClientError.self, "\(id)") {
-                _ = try WebSocketClient.connect(host: "127.0.0.1", port: server.port, path: "/ws/jobs/\(id)?token=\(try token("someone-elses-job"))")
+                _ = try WebSocketClient.connect(host: "127.0.0.1", port: server.port, path: "/ws/jobs/\(id)?token=\(try TestAuth.token("someone-elses-job"))")
             }
         }
     }
 
     @Test func webSocketTellsAnAllowedCallerTheJobIsMissing() throws {
-        let server = try server()
+        let server = try TestAuth.server()
         // After a first-message auth that covers the job: an error, then close.
         let socket = try WebSocketClient.connect(host: "127.0.0.1", port: server.port, path: "/ws/jobs/zzzzzzzzzzzz")
-        try socket.send(text: #"{"type":"auth","token":"\#(try token("zzzzzzzzzzzz"))"}"#)
+        try socket.send(text: #"{"type":"auth","token":"\#(try TestAuth.token("zzzzzzzzzzzz"))"}"#)
         #expect(try socket.json()["type"] == "authenticated")
         let error = try socket.json()
         #expect(error["type"] == "error" && error["code"] == "job.not_found")
-        #expect(try closeCode(socket) == 1008)
+        #expect(try socket.closeCode() == 1008)
         // A malformed id is not found either, and only after the auth.
         let malformed = try WebSocketClient.connect(host: "127.0.0.1", port: server.port, path: "/ws/jobs/not-an-id")
-        try malformed.send(text: #"{"type":"auth","token":"\#(try token("*"))"}"#)
+        try malformed.send(text: #"{"type":"auth","token":"\#(try TestAuth.token("*"))"}"#)
         #expect(try malformed.json()["type"] == "authenticated")
         #expect(try malformed.json()["code"] == "job.not_found")
         // With credentials at the handshake: a plain 404 instead of the upgrade.
         let refused = try server.request("GET", "/ws/jobs/zzzzzzzzzzzz", headers: [
             ("Upgrade", "websocket"), ("Connection", "Upgrade"), ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
-            ("Sec-WebSocket-Version", "13"), ("Authorization", "Bearer " + Self.adminKey)])
+            ("Sec-WebSocket-Version", "13"), ("Authorization", "Bearer " + TestAuth.adminKey)])
         #expect(refused.status == 404 && refused.text.contains("job.not_found"))
     }
 }
