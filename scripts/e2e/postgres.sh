@@ -36,24 +36,10 @@ run() { exec "$tally" import "$work/data.csv" --table crash --schema "$work/sche
 fail() { echo "postgres: FAILED: $*"; exit 1; }
 
 # Kills come 0.3-1.0 s into each run, so that the file outlasts them at debug-build speed and
-# the restart below still finds the import mid-way. A run that finishes before its kill was the
-# last one (running the command again would rightly start a second import of the same file).
-finished=""
-for k in $(seq 1 "$kills"); do
-    ( run >"$work/run-$k.log" 2>&1 ) &
-    pid=$!
-    sleep "$(awk -v s="$RANDOM" 'BEGIN { printf "%.2f", 0.3 + (s % 700) / 1000 }')"
-    kill -9 "$pid" 2>/dev/null || true
-    ended=0
-    wait "$pid" 2>/dev/null || ended=$?
-    if [ "$ended" -ne 137 ]; then
-        [ "$ended" -eq 0 ] || fail "run $k exited with $ended"
-        finished=$k
-        echo "run $k finished before its kill"
-        break
-    fi
-    echo "kill $k: checkpoint rows=$(psql_value "SELECT processed FROM tally_import_checkpoints WHERE table_name = 'crash'") table rows=$(psql_value "SELECT count(*) FROM crash")"
-done
+# the restart below still finds the import mid-way.
+report_kill() { echo "kill $1: checkpoint rows=$(psql_value "SELECT processed FROM tally_import_checkpoints WHERE table_name = 'crash'") table rows=$(psql_value "SELECT count(*) FROM crash")"; }
+kill_runs "$kills" 700 report_kill
+[ -z "$finished" ] || [ "$status" -eq 0 ] || fail "run $finished exited with $status"
 
 # PostgreSQL goes away mid-import: the import retries from its checkpoint and finishes.
 if [ -z "$finished" ]; then
