@@ -7,17 +7,25 @@
 #   Benchmarks/fanout.sh
 #
 # Fan-out: N subscribers of one job, RATE events/s for DUR s; prints deliveries per server
-# CPU-second, p50/p99 latency (from "ts_ns" in each event), how far each publisher slipped behind
-# its schedule (a slipping publisher stamps late, so its latency hides the wait), Tally's own
+# CPU-second, p50/p99 latency, how far each publisher slipped behind its schedule, Tally's own
 # split of its latency (stamp to stored, stamp to loop start), seq gaps and missing connections.
+# Latency is measured from each event's "ts_ns" stamp. STAMP=due (the default) stamps every
+# event, in every server, with the time its schedule gave it (start + k/RATE): a server whose
+# publisher falls behind (Node's does at 100/s x 1,000) has that wait counted, as a user
+# waiting for the event would. STAMP=send stamps when the publisher gets to the event, which
+# leaves a slipping publisher's wait out. The peers are the yardstick's Node and Python
+# servers with that option added (Benchmarks/peers/).
+# ROUNDS=R repeats the whole fan-out comparison R times, the peers taking turns, and the table
+# shows each figure's median over the rounds and the per-round ratios of deliveries per
+# CPU-second (the machine is shared: one round can be off by 40 %).
 # Idle: IDLE_CONNS WebSocket connections that never receive anything; prints server KiB per
 # connection (VmRSS growth; kernel socket buffers are not in it). Loopback only; every run is
 # bounded (wsload's --duration, the servers' --max-wait) and the servers are stopped at the end.
 #
-# env knobs (defaults): CONNS="1000" (add 10000 for the large run) RATE=100 DUR=10
-#   IDLE_CONNS=10000 IDLE=1 (0 skips idle) PEERS="tally node-ws websockets" PORT_BASE=19300
-#   TALLY=.build/release/tally FANOUT_TOOLS=../shared/tools/fanout FANOUT_WORK=$TMPDIR/fanout
-#   TALLY_LOOPS=(one per core)
+# env knobs (defaults): CONNS="1000" (add 10000 for the large run) RATE=100 DUR=10 STAMP=due
+#   ROUNDS=1 IDLE_CONNS=10000 IDLE=1 (0 skips idle) PEERS="tally node-ws websockets"
+#   PORT_BASE=19300 TALLY=.build/release/tally FANOUT_TOOLS=../shared/tools/fanout
+#   FANOUT_WORK=$TMPDIR/fanout TALLY_LOOPS=(one per core)
 set -u
 repo=$(cd "$(dirname "$0")/.." && pwd)
 TOOLS=${FANOUT_TOOLS:-$repo/../shared/tools/fanout}
@@ -25,6 +33,7 @@ TOOLS=${FANOUT_TOOLS:-$repo/../shared/tools/fanout}
 WORK=${FANOUT_WORK:-${TMPDIR:-/tmp}/fanout}; mkdir -p "$WORK/logs"
 CONNS=${CONNS:-1000}; RATE=${RATE:-100}; DUR=${DUR:-10}; IDLE_CONNS=${IDLE_CONNS:-10000}; IDLE=${IDLE:-1}
 PEERS=${PEERS:-"tally node-ws websockets"}; PORT_BASE=${PORT_BASE:-19300}
+STAMP=${STAMP:-due}; ROUNDS=${ROUNDS:-1}
 TALLY=${TALLY:-$repo/.build/release/tally}
 OUT=$WORK/fanout-$(date +%s).jsonl
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
@@ -36,8 +45,8 @@ TCK=$(getconf CLK_TCK)
 server_cmd() {  # the command of one peer, or nothing when it is not installed
   case $1 in
     tally) echo "$TALLY bench fanout-server ${TALLY_LOOPS:+--loops $TALLY_LOOPS}" ;;
-    node-ws) [ -d /usr/share/nodejs/ws ] && echo "env NODE_PATH=/usr/share/nodejs node $TOOLS/peer_node_ws.js" ;;
-    websockets) [ -x "$WORK/venv/bin/python" ] && echo "$WORK/venv/bin/python $TOOLS/peer_websockets.py" ;;
+    node-ws) [ -d /usr/share/nodejs/ws ] && echo "env NODE_PATH=/usr/share/nodejs node $repo/Benchmarks/peers/node-ws.js" ;;
+    websockets) [ -x "$WORK/venv/bin/python" ] && echo "$WORK/venv/bin/python $repo/Benchmarks/peers/websockets.py" ;;
   esac
 }
 cpu_ticks() { local s; s=$(cat /proc/$1/stat 2>/dev/null) || { echo 0; return; }; s=${s##*) }; set -- $s; echo $(( ${12} + ${13} )); }
@@ -57,12 +66,14 @@ stop_server() { kill -TERM $SPID 2>/dev/null; for _ in $(seq 1 50); do kill -0 $
 
 run=0
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+for round in $(seq 1 "$ROUNDS"); do
 for N in $CONNS; do
   for peer in $PEERS; do
     [ -n "$(server_cmd $peer)" ] || continue
     port=$((PORT_BASE + run)); run=$((run + 1))
-    echo "fanout: $peer, $N subscribers, $RATE/s for $DUR s" >&2
-    start_server "$peer" $port --rate "$RATE" --duration "$DUR" --expect-conns "$N" --start-delay 1 --max-wait 60 || continue
+    echo "fanout: $peer, $N subscribers, $RATE/s for $DUR s, stamp $STAMP, round $round of $ROUNDS" >&2
+    start_server "$peer" $port --rate "$RATE" --duration "$DUR" --expect-conns "$N" --start-delay 1 --max-wait 60 \
+        --stamp "$STAMP" || continue
     sleep 0.5
     c0=$(cpu_ticks $SPID); r0=$(status_kib $SPID VmRSS)
     rf=$WORK/logs/ready.$port; rm -f "$rf"
@@ -75,21 +86,21 @@ for N in $CONNS; do
     wait $WPID
     c2=$(cpu_ticks $SPID); hwm=$(status_kib $SPID VmHWM)
     stop_server; rm -f "$rf"
-    python3 - "$peer" "$N" "$TCK" "$c0" "$c1" "$c2" "$r0" "$r1" "$hwm" "$wl" "$SLOG" <<'EOF' | tee -a "$OUT" >&2
+    python3 - "$peer" "$N" "$TCK" "$c0" "$c1" "$c2" "$r0" "$r1" "$hwm" "$wl" "$SLOG" "$round" "$STAMP" <<'EOF' | tee -a "$OUT" >&2
 import json, sys
-peer, n, tck, c0, c1, c2, r0, r1, hwm, wf, slog = sys.argv[1:]
+peer, n, tck, c0, c1, c2, r0, r1, hwm, wf, slog, rnd, stamp = sys.argv[1:]
 tck = int(tck); c1, c2 = int(c1) / tck, int(c2) / tck
 try: w = json.load(open(wf))
 except Exception as e: w = {"wsload_error": str(e)}
-# The server's own summary: how far its publisher fell behind schedule (latency is measured
-# from each event's stamp, so a publisher that slips hides that wait), and Tally's split.
+# The server's own summary: how far its publisher fell behind schedule (with STAMP=send a
+# publisher that slips hides that wait from the latency), and Tally's split.
 srv = {}
 for line in open(slog, errors="replace"):
     try: d = json.loads(line)
     except Exception: continue
     if isinstance(d, dict) and "events" in d: srv = d
 pub = c2 - c1
-print(json.dumps({"peer": peer, "mode": "fanout", "conns": int(n), **w, "srv_cpu_publish_s": round(pub, 2),
+print(json.dumps({"peer": peer, "mode": "fanout", "conns": int(n), "round": int(rnd), "stamp": stamp, **w, "srv_cpu_publish_s": round(pub, 2),
                   "deliveries_per_srv_cpu_s": round(w.get("msgs", 0) / pub) if pub > 0 else None,
                   "srv_rss_connected_kib": int(r1 or 0), "srv_hwm_kib": int(hwm or 0),
                   "srv_publish_s": srv.get("publish_s"), "srv_max_slip_ms": srv.get("max_slip_ms"),
@@ -97,6 +108,7 @@ print(json.dumps({"peer": peer, "mode": "fanout", "conns": int(n), **w, "srv_cpu
 EOF
     sleep 1
   done
+done
 done
 
 if [ "$IDLE" = 1 ]; then
@@ -133,36 +145,56 @@ EOF
 fi
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 
-python3 - "$OUT" "$DUR" <<'EOF'
-import json, sys
-DUR = sys.argv[2]
+python3 - "$OUT" "$DUR" "$STAMP" <<'EOF'
+import json, sys, statistics
+DUR, STAMP = sys.argv[2], sys.argv[3]
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+def runs(mode, peer, conns=None):
+    return [r for r in rows if r["mode"] == mode and r["peer"] == peer and (conns is None or r["conns"] == conns)]
 def pick(mode, peer, conns=None):
-    for r in rows:
-        if r["mode"] == mode and r["peer"] == peer and (conns is None or r["conns"] == conns): return r
+    found = runs(mode, peer, conns)
+    return found[0] if found else None
+def median(mode, peer, conns, key):
+    values = [r.get(key) for r in runs(mode, peer, conns) if isinstance(r.get(key), (int, float))]
+    return statistics.median(values) if values else None
 def ratio(a, b, higher_better=True):
     if not a or not b: return "-"
     return f"{(a / b if higher_better else b / a):.2f}x"
 peers = [p for p in ("node-ws", "websockets") if any(r["peer"] == p for r in rows)]
+rounds = max([r.get("round", 1) for r in rows if r["mode"] == "fanout"] or [1])
+if rounds > 1: print(f"(fan-out figures: median of {rounds} rounds)")
 print("| figure | tally | " + " | ".join(peers) + " | " + " | ".join(f"tally vs {p}" for p in peers) + " |")
 print("|---|---" + "|---" * (2 * len(peers)) + "|")
+since = "from due time" if STAMP == "due" else "from send"
 for n in sorted({r["conns"] for r in rows if r["mode"] == "fanout"}):
     for key, label, hb in (("deliveries_per_srv_cpu_s", f"deliveries / server CPU-s, {n} subs", True),
-                           ("p50_us", f"p50 latency ms, {n} subs", False), ("p99_us", f"p99 latency ms, {n} subs", False),
+                           ("p50_us", f"p50 latency ms {since}, {n} subs", False),
+                           ("p99_us", f"p99 latency ms {since}, {n} subs", False),
                            ("srv_max_slip_ms", f"publisher max slip ms, {n} subs", None),
                            ("srv_publish_s", f"publishing took s ({DUR} s planned), {n} subs", None),
+                           ("msgs", f"messages received (of {n} x events), {n} subs", None),
                            ("seq_gaps", f"seq gaps, {n} subs", None), ("missing_conns", f"missing conns, {n} subs", None)):
-        t = pick("fanout", "tally", n) or {}
-        vals = [t.get(key)] + [(pick("fanout", p, n) or {}).get(key) for p in peers]
+        vals = [median("fanout", p, n, key) for p in ["tally"] + peers]
         fmt = lambda v: "-" if v is None else (f"{v / 1000:.1f}" if key.endswith("_us") else
                                                f"{v:,.1f}" if isinstance(v, float) else f"{v:,}")
         rs = [ratio(vals[0], v, hb) if hb is not None else "" for v in vals[1:]]
         print(f"| {label} | " + " | ".join(fmt(v) for v in vals) + " | " + " | ".join(rs) + " |")
-    t = pick("fanout", "tally", n) or {}
-    if t.get("srv_loop_ms"):
-        s, l = t.get("srv_stored_ms") or {}, t["srv_loop_ms"]
-        print(f"| tally: stamp to stored / to loop start, p50 p99 ms, {n} subs | {s.get('p50')} {s.get('p99')} / "
-              f"{l.get('p50')} {l.get('p99')} |" + " |" * (2 * len(peers)))
+    if rounds > 1:
+        per_round = []
+        for p in peers:
+            pairs = []
+            for k in range(1, rounds + 1):
+                t = [r for r in runs("fanout", "tally", n) if r.get("round") == k]
+                o = [r for r in runs("fanout", p, n) if r.get("round") == k]
+                if t and o: pairs.append(ratio(t[0].get("deliveries_per_srv_cpu_s"), o[0].get("deliveries_per_srv_cpu_s")))
+            per_round.append(" ".join(pairs))
+        print(f"| deliveries / CPU-s ratio per round, {n} subs |" + " |" * (1 + len(peers)) + " " + " | ".join(per_round) + " |")
+    t = [r for r in runs("fanout", "tally", n) if r.get("srv_loop_ms") and r.get("srv_stored_ms")]
+    if t:
+        s = {q: statistics.median([r["srv_stored_ms"][q] for r in t]) for q in ("p50", "p99")}
+        l = {q: statistics.median([r["srv_loop_ms"][q] for r in t]) for q in ("p50", "p99")}
+        print(f"| tally: stamp to stored / to loop start, p50 p99 ms, {n} subs | {s['p50']} {s['p99']} / "
+              f"{l['p50']} {l['p99']} |" + " |" * (2 * len(peers)))
 if any(r["mode"] == "idle" for r in rows):
     vals = [(pick("idle", p) or {}).get("srv_kib_per_idle_conn") for p in ["tally"] + peers]
     n = (pick("idle", "tally") or {}).get("connected")

@@ -9,14 +9,18 @@ import TallyApp
 private let fanoutUsage = """
     usage: tally bench fanout-server --port P [--rate R] [--duration D] [--expect-conns N]
                                      [--start-delay S] [--max-wait S] [--loops N]
-                                     [--redis URL] [--start-file F]
+                                     [--redis URL] [--start-file F] [--stamp due|send]
 
     The server side of Benchmarks/fanout.sh: serves the full application on 127.0.0.1:P
     (no auth, no connection caps, throwaway data directory), creates one external job and,
     once N subscribers follow it (or after --max-wait seconds), publishes R progress updates
     per second for D seconds through what `POST /api/jobs/{id}/progress` runs after parsing
     its body (store write, tracker, hub, encoded once, WebSocket fan-out). Each update carries
-    `"data":{"ts_ns":…}` (CLOCK_REALTIME at publish) so the load generator measures latency.
+    `"data":{"ts_ns":…}` (CLOCK_REALTIME) so the load generator measures latency. With
+    --stamp send (the default) the stamp is taken when the update is published; with --stamp
+    due it is the time the schedule (R per second from the start) gave the update, so a
+    publisher that falls behind has that wait counted in the latency instead of hidden
+    (Benchmarks/fanout.sh stamps every peer that way).
     Prints `{"peer":"tally","listening":P,"path":"/ws/jobs/ID"}` on stderr when ready and a
     summary line with "events" when done; exits on SIGTERM or SIGINT. --rate 0 never publishes
     (idle-memory runs).
@@ -40,6 +44,7 @@ func runFanoutServer(_ arguments: [String]) -> Int32 {
     var loops: Int?
     var redisURL: String?
     var startFile: String?
+    var stampDue = false
     var iterator = arguments.makeIterator()
     while let argument = iterator.next() {
         let value = { iterator.next().flatMap { Double($0) } }
@@ -53,6 +58,14 @@ func runFanoutServer(_ arguments: [String]) -> Int32 {
         case "--loops": loops = value().map { Int($0) }
         case "--redis": redisURL = iterator.next() ?? ""
         case "--start-file": startFile = iterator.next() ?? ""
+        case "--stamp":
+            switch iterator.next() {
+            case "due": stampDue = true
+            case "send": stampDue = false
+            default:
+                printError("tally bench fanout-server: --stamp takes 'due' or 'send'\n" + fanoutUsage)
+                return 64
+            }
         case "-h", "--help":
             printError(fanoutUsage)
             return 0
@@ -115,6 +128,7 @@ func runFanoutServer(_ arguments: [String]) -> Int32 {
         var stamps = [Int64](repeating: 0, count: count)
         var stored = [Int64](repeating: 0, count: count)
         let start = monotonicSeconds()
+        let realtimeStart = realtimeNanoseconds()
         var maxSlip = 0.0
         for k in 0..<count {
             let due = start + Double(k) / rate
@@ -124,7 +138,7 @@ func runFanoutServer(_ arguments: [String]) -> Int32 {
             // The store and tracker directly, as the route does after parsing: the route's JSON
             // numbers are doubles, which would round a nanosecond timestamp.
             var update = ExternalJobUpdate(processed: Int64(processed))
-            let stamp = realtimeNanoseconds()
+            let stamp = stampDue ? realtimeStart + Int64((Double(k) / rate * 1e9).rounded()) : realtimeNanoseconds()
             update.data = JSONText(validating: "{\"ts_ns\":\(stamp)}")
             let snapshot: JobSnapshot
             do {
