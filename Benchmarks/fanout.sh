@@ -6,7 +6,8 @@
 #   ../shared/tools/fanout/setup.sh          # wsload, node-ws, the websockets venv
 #   Benchmarks/fanout.sh
 #
-# Fan-out: N subscribers of one job, RATE events/s for DUR s; prints deliveries per server
+# Fan-out: N subscribers of one job, RATE events/s for DUR s, read by WSLOAD_THREADS client
+# threads (one by default; at 10,000 subscribers one thread reads slower than Tally sends); prints deliveries per server
 # CPU-second, p50/p99 latency, how far each publisher slipped behind its schedule, Tally's own
 # split of its latency (stamp to stored, stamp to loop start), seq gaps and missing connections.
 # Latency is measured from each event's "ts_ns" stamp. STAMP=due (the default) stamps every
@@ -23,7 +24,7 @@
 # bounded (wsload's --duration, the servers' --max-wait) and the servers are stopped at the end.
 #
 # env knobs (defaults): CONNS="1000" (add 10000 for the large run) RATE=100 DUR=10 STAMP=due
-#   ROUNDS=1 IDLE_CONNS=10000 IDLE=1 (0 skips idle) PEERS="tally node-ws websockets"
+#   ROUNDS=1 WSLOAD_THREADS=1 IDLE_CONNS=10000 IDLE=1 (0 skips idle) PEERS="tally node-ws websockets"
 #   PORT_BASE=19300 TALLY=.build/release/tally FANOUT_TOOLS=../shared/tools/fanout
 #   FANOUT_WORK=$TMPDIR/fanout TALLY_LOOPS=(one per core)
 set -u
@@ -33,7 +34,7 @@ TOOLS=${FANOUT_TOOLS:-$repo/../shared/tools/fanout}
 WORK=${FANOUT_WORK:-${TMPDIR:-/tmp}/fanout}; mkdir -p "$WORK/logs"
 CONNS=${CONNS:-1000}; RATE=${RATE:-100}; DUR=${DUR:-10}; IDLE_CONNS=${IDLE_CONNS:-10000}; IDLE=${IDLE:-1}
 PEERS=${PEERS:-"tally node-ws websockets"}; PORT_BASE=${PORT_BASE:-19300}
-STAMP=${STAMP:-due}; ROUNDS=${ROUNDS:-1}
+STAMP=${STAMP:-due}; ROUNDS=${ROUNDS:-1}; WSLOAD_THREADS=${WSLOAD_THREADS:-1}
 TALLY=${TALLY:-$repo/.build/release/tally}
 OUT=$WORK/fanout-$(date +%s).jsonl
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
@@ -45,8 +46,8 @@ TCK=$(getconf CLK_TCK)
 server_cmd() {  # the command of one peer, or nothing when it is not installed
   case $1 in
     tally) echo "$TALLY bench fanout-server ${TALLY_LOOPS:+--loops $TALLY_LOOPS}" ;;
-    node-ws) [ -d /usr/share/nodejs/ws ] && echo "env NODE_PATH=/usr/share/nodejs node $repo/Benchmarks/peers/node-ws.js" ;;
-    websockets) [ -x "$WORK/venv/bin/python" ] && echo "$WORK/venv/bin/python $repo/Benchmarks/peers/websockets.py" ;;
+    node-ws) [ -d /usr/share/nodejs/ws ] && echo "env NODE_PATH=/usr/share/nodejs node $repo/Benchmarks/peers/peer_node_ws.js" ;;
+    websockets) [ -x "$WORK/venv/bin/python" ] && echo "$WORK/venv/bin/python $repo/Benchmarks/peers/peer_websockets.py" ;;
   esac
 }
 cpu_ticks() { local s; s=$(cat /proc/$1/stat 2>/dev/null) || { echo 0; return; }; s=${s##*) }; set -- $s; echo $(( ${12} + ${13} )); }
@@ -78,7 +79,8 @@ for N in $CONNS; do
     c0=$(cpu_ticks $SPID); r0=$(status_kib $SPID VmRSS)
     rf=$WORK/logs/ready.$port; rm -f "$rf"
     wl=$WORK/logs/wsload_${peer}_$N.json
-    "$WSLOAD" --port $port --path "$WSPATH" --conns "$N" --duration $((${DUR%.*} + 60)) --idle-exit 3 \
+    "$WSLOAD" --port $port --path "$WSPATH" --conns "$N" --threads "$WSLOAD_THREADS" \
+        --duration $((${DUR%.*} + 60)) --idle-exit 3 \
         --expect-msgs $((RATE * ${DUR%.*})) --ready-file "$rf" > "$wl" &
     WPID=$!
     while [ ! -s "$rf" ] && kill -0 $WPID 2>/dev/null; do sleep 0.05; done

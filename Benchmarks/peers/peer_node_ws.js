@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Peer server: Debian node-ws (ws 8.11) -- run with NODE_PATH=/usr/share/nodejs
 // The fan-out yardstick's Node peer (../shared/tools/fanout/peer_node_ws.js) with one addition,
-// --stamp due, used by Benchmarks/fanout.sh; same publisher convention as websockets.py here.
+// --stamp due, used by Benchmarks/fanout.sh; same publisher convention as peer_websockets.py here.
 'use strict';
 const { WebSocketServer } = require('ws');
 const { performance } = require('perf_hooks');
