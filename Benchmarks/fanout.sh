@@ -7,8 +7,8 @@
 #   Benchmarks/fanout.sh
 #
 # Fan-out: N subscribers of one job, RATE events/s for DUR s, read by WSLOAD_THREADS client
-# threads (one by default; at 10,000 subscribers one thread reads slower than Tally sends); prints deliveries per server
-# CPU-second, p50/p99 latency, how far each publisher slipped behind its schedule, Tally's own
+# threads (one by default; at 10,000 subscribers one thread reads slower than Tally sends);
+# prints deliveries per server CPU-second, p50/p99 latency, how far each publisher slipped behind its schedule, Tally's own
 # split of its latency (stamp to stored, stamp to loop start), seq gaps and missing connections.
 # Latency is measured from each event's "ts_ns" stamp. STAMP=due (the default) stamps every
 # event, in every server, with the time its schedule gave it (start + k/RATE): a server whose
