@@ -8,8 +8,9 @@
 #
 # Fan-out: N subscribers of one job, RATE events/s for DUR s, read by WSLOAD_THREADS client
 # threads (one by default; at 10,000 subscribers one thread reads slower than Tally sends);
-# prints deliveries per server CPU-second, p50/p99 latency, how far each publisher slipped behind its schedule, Tally's own
-# split of its latency (stamp to stored, stamp to loop start), seq gaps and missing connections.
+# prints deliveries per server CPU-second, p50/p99 latency, how far each publisher slipped
+# behind its schedule, Tally's own split of its latency (stamp to stored, stamp to loop
+# start), seq gaps and missing connections.
 # Latency is measured from each event's "ts_ns" stamp. STAMP=due (the default) stamps every
 # event, in every server, with the time its schedule gave it (start + k/RATE): a server whose
 # publisher falls behind (Node's does at 100/s x 1,000) has that wait counted, as a user
@@ -174,7 +175,7 @@ for n in sorted({r["conns"] for r in rows if r["mode"] == "fanout"}):
                            ("p99_us", f"p99 latency ms {since}, {n} subs", False),
                            ("srv_max_slip_ms", f"publisher max slip ms, {n} subs", None),
                            ("srv_publish_s", f"publishing took s ({DUR} s planned), {n} subs", None),
-                           ("msgs", f"messages received (of {n} x events), {n} subs", None),
+                           ("msgs", f"messages received ({n} x events expected), {n} subs", None),
                            ("seq_gaps", f"seq gaps, {n} subs", None), ("missing_conns", f"missing conns, {n} subs", None)):
         vals = [median("fanout", p, n, key) for p in ["tally"] + peers]
         fmt = lambda v: "-" if v is None else (f"{v / 1000:.1f}" if key.endswith("_us") else
