@@ -7,7 +7,7 @@ private let benchUsage = """
     usage: tally bench import [--rows N] [--runs R] [--dir DIR]
            tally bench csv --rows N --out FILE      (the bench file, and FILE.schema.json)
            tally bench import-server --port P ...   (the server side of Benchmarks/import-load.sh)
-           tally bench fanout-server --port P ...   (the server side of Benchmarks/fanout.sh)
+           tally bench fanout-server --port P ...   (the server side of Benchmarks/fanout.sh, snapshot.sh)
 
     Generates an N-row (default 1,000,000), 8-column CSV file and reports, in one run:
     Tally's import rate with progress tracking on and off, the sqlite3 shell's `.import` of the

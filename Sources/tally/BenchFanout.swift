@@ -23,7 +23,7 @@ private let fanoutUsage = """
     (Benchmarks/fanout.sh stamps every peer that way).
     Prints `{"peer":"tally","listening":P,"path":"/ws/jobs/ID"}` on stderr when ready and a
     summary line with "events" when done; exits on SIGTERM or SIGINT. --rate 0 never publishes
-    (idle-memory runs).
+    (idle-memory runs, and the one job Benchmarks/snapshot.sh reads).
 
     Two nodes (Benchmarks/fanout-redis.sh): --redis URL shares progress through Redis as
     `tally serve --redis` does; the server waits (up to --max-wait) for its Redis connection
