@@ -24,7 +24,9 @@ public struct Router: Sendable {
     }
 
     private struct Node: Sendable {
-        var literals: [String: Node] = [:]
+        /// Literal children, few per node: searched by comparing bytes, so a lookup allocates
+        /// nothing and hashes nothing.
+        var literals: [(key: [UInt8], node: Node)] = []
         var parameter: [Node] = []
         var parameterName = ""
         var routes: [HTTPMethod: Route] = [:]
@@ -71,10 +73,14 @@ public struct Router: Sendable {
             if node.parameter.isEmpty { node.parameter = [Node()] }
             insert(route, segments: rest, into: &node.parameter[0])
         } else {
-            let key = String(first)
-            var child = node.literals[key] ?? Node()
-            insert(route, segments: rest, into: &child)
-            node.literals[key] = child
+            let key = Array(first.utf8)
+            if let index = node.literals.firstIndex(where: { $0.key == key }) {
+                insert(route, segments: rest, into: &node.literals[index].node)
+            } else {
+                var child = Node()
+                insert(route, segments: rest, into: &child)
+                node.literals.append((key, child))
+            }
         }
     }
 
@@ -87,7 +93,9 @@ public struct Router: Sendable {
 
     func match(method: HTTPMethod, path: Substring) -> Match {
         var parameters = HTTPParameters()
-        guard let node = Router.find(Router.segments(of: path)[...], in: root, parameters: &parameters) else { return .notFound }
+        var start = path.utf8.startIndex
+        if start < path.utf8.endIndex, path.utf8[start] == UInt8(ascii: "/") { start = path.utf8.index(after: start) }
+        guard let node = Router.find(path, from: start, in: root, parameters: &parameters) else { return .notFound }
         if let route = node.routes[method] { return .found(route, parameters) }
         if method == .HEAD, let route = node.routes[.GET] { return .found(route, parameters) }
         guard !node.routes.isEmpty else { return .notFound }
@@ -96,16 +104,23 @@ public struct Router: Sendable {
         return .methodNotAllowed(allow: allow.sorted())
     }
 
-    private static func find(_ segments: ArraySlice<Substring>, in node: Node, parameters: inout HTTPParameters) -> Node? {
-        guard let first = segments.first else { return node.routes.isEmpty ? nil : node }
-        let rest = segments.dropFirst()
-        if let child = node.literals[String(first)], let found = find(rest, in: child, parameters: &parameters) {
+    /// Walks `path` segment by segment from `start` (nil once the last segment is consumed),
+    /// as `segments(of:)` would split it: empty segments count, a trailing `/` ends in one.
+    private static func find(_ path: Substring, from start: String.Index?, in node: Node,
+                             parameters: inout HTTPParameters) -> Node? {
+        guard let start else { return node.routes.isEmpty ? nil : node }
+        let utf8 = path.utf8
+        let end = utf8[start...].firstIndex(of: UInt8(ascii: "/")) ?? utf8.endIndex
+        let next = end == utf8.endIndex ? nil : utf8.index(after: end)
+        let segment = utf8[start..<end]
+        if let literal = node.literals.first(where: { $0.key.elementsEqual(segment) }),
+           let found = find(path, from: next, in: literal.node, parameters: &parameters) {
             return found
         }
-        if let child = node.parameter.first, !first.isEmpty, let value = percentDecode(first) {
+        if let child = node.parameter.first, start != end, let value = percentDecode(path[start..<end]) {
             let mark = parameters.pairs.count
             parameters.pairs.append((node.parameterName, value))
-            if let found = find(rest, in: child, parameters: &parameters) { return found }
+            if let found = find(path, from: next, in: child, parameters: &parameters) { return found }
             parameters.pairs.removeSubrange(mark...)
         }
         return nil

@@ -32,6 +32,9 @@ public final class JobTracker: Sendable {
         var inlineObservers: [@Sendable (JobEvent) -> Void] = []
         var nextObserverID = 1
         var latest: [String: JobSnapshot] = [:]
+        /// `latest`'s JSON, encoded on the first read after each change: a job polled by many
+        /// clients between two events is encoded once.
+        var encoded: [String: [UInt8]] = [:]
     }
 
     private let state = Mutex(State())
@@ -77,8 +80,10 @@ public final class JobTracker: Sendable {
             if let last = state.latest[id], event.seq <= last.seq { return false }
             if event.isTerminal {
                 state.latest.removeValue(forKey: id)
+                state.encoded.removeValue(forKey: id)
             } else {
                 state.latest[id] = event.snapshot
+                state.encoded.removeValue(forKey: id)
             }
             for observer in state.inlineObservers { observer(event) }
             for observer in state.observers.values {
@@ -99,6 +104,17 @@ public final class JobTracker: Sendable {
     /// The last published snapshot of a job that has not reached a terminal state.
     public func latest(_ id: String) -> JobSnapshot? {
         state.withLock { $0.latest[id] }
+    }
+
+    /// The JSON of `latest(id)` (`JobSnapshot.json`), or nil when the job is not active.
+    public func latestJSON(_ id: String) -> [UInt8]? {
+        state.withLock { state in
+            if let json = state.encoded[id] { return json }
+            guard let snapshot = state.latest[id] else { return nil }
+            let json = snapshot.json
+            state.encoded[id] = json
+            return json
+        }
     }
 
     /// Every active (pending or running) job's last published snapshot.

@@ -4,6 +4,7 @@ import Imports
 import Progress
 import RedisHub
 import Storage
+import Synchronization
 
 /// The API's own limits and behaviour, set by `tally serve` flags.
 public struct APIConfiguration: Sendable {
@@ -219,10 +220,20 @@ public final class APIMetrics: Sendable {
         floodingSockets = registry.counter("tally_ws_flood_closed_total", help: "WebSockets closed (1008) for sending more messages than --ws-message-limit allows.")
     }
 
+    /// Counters of `tally_http_requests_total` by status, kept once made: finding one in the
+    /// registry builds its label and searches the families on every request.
+    private let responseCounters = Mutex<[Int: MetricCounter]>([:])
+
     /// Counts one API response by status.
     public func countResponse(status: Int) {
-        registry.counter("tally_http_requests_total", help: "API requests by response status.",
-                         labels: [("status", String(status))]).increment()
+        if let counter = responseCounters.withLock({ $0[status] }) {
+            counter.increment()
+            return
+        }
+        let counter = registry.counter("tally_http_requests_total", help: "API requests by response status.",
+                                       labels: [("status", String(status))])
+        responseCounters.withLock { $0[status] = counter }
+        counter.increment()
     }
 
     func registerCollectors(hub: LocalProgressHub, imports: ImportService) {

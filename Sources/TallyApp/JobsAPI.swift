@@ -47,7 +47,7 @@ public struct JobsAPI: Sendable {
     /// so it is only trusted for finished jobs, whose snapshot no longer changes (a retry
     /// makes the job active in the tracker again first).
     public func job(_ id: String) -> Result<APIResponse, APIError> {
-        if let live = imports.tracker.latest(id) { return .success(.json(live.json)) }
+        if let live = imports.tracker.latestJSON(id) { return .success(.json(live)) }
         if let event = hub.latest(job: id), event.isTerminal { return .success(.json(event.snapshot)) }
         return Self.run { () throws -> APIResponse in
             guard let snapshot = try imports.job(id) else {

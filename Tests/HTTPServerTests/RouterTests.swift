@@ -45,6 +45,30 @@ struct RouterTests {
         #expect(pattern(makeRouter().match(method: .HEAD, path: "/api/jobs")) == "/api/jobs")
     }
 
+    @Test func walksEmptySegmentsAndTrailingSlashesAsSplittingWould() {
+        var router = Router()
+        router.get("/") { _, _ in }
+        router.get("/a//b") { _, _ in }
+        router.get("/a/") { _, _ in }
+        router.get("/a/{x}/c") { _, _ in }
+        router.get("/a/{x}") { _, _ in }
+        #expect(pattern(router.match(method: .GET, path: "/")) == "/")
+        #expect(pattern(router.match(method: .GET, path: "")) == "/")
+        #expect(pattern(router.match(method: .GET, path: "/a//b")) == "/a//b")
+        #expect(pattern(router.match(method: .GET, path: "/a/")) == "/a/")
+        #expect(pattern(router.match(method: .GET, path: "/a/q/c")) == "/a/{x}/c")
+        #expect(pattern(router.match(method: .GET, path: "/a/q")) == "/a/{x}")
+        // A parameter never matches an empty segment, and a literal's prefix is not the literal.
+        #expect(pattern(router.match(method: .GET, path: "/a//c")) == nil)
+        #expect(pattern(router.match(method: .GET, path: "/ab")) == nil)
+        #expect(pattern(router.match(method: .GET, path: "/a/b/")) == nil)
+        guard case .found(_, let parameters) = router.match(method: .GET, path: "/a/%C3%A9t%C3%A9/c") else {
+            Issue.record("no match")
+            return
+        }
+        #expect(parameters["x"] == "été")
+    }
+
     @Test func unknownPathsAreNotFound() {
         let router = makeRouter()
         for path in ["/", "/api", "/api/jobs/x/y/z", "/api/jobs//events", "/api/jobs/"] {

@@ -54,6 +54,11 @@ struct JobSnapshotTests {
         let a = JobID.generate(), b = JobID.generate()
         #expect(JobID.isValid(a) && JobID.isValid(b) && a != b)
         #expect(!JobID.isValid("ABCDEFGHIJKL") && !JobID.isValid("short") && !JobID.isValid("../../etc/pa"))
+        #expect(JobID.isValid("0123456789az") && JobID.isValid(Substring("x0123456789az").dropFirst()))
+        for bad in ["0123456789a", "0123456789abc", "0123456789a/", "0123456789a{", "0123456789a`",
+                    "0123456789a:", "0123456789é", "", "0123456789ab\0"] {
+            #expect(!JobID.isValid(bad), "\(bad)")
+        }
     }
 
     @Test func estimatesTotalFromBytesUntilExact() {

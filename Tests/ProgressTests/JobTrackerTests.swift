@@ -23,6 +23,23 @@ struct JobTrackerTests {
         #expect(tracker.latest("aaaaaaaaaaaa") == nil)
     }
 
+    @Test func latestJSONIsTheLatestSnapshotsEncodingUntilTheNextEvent() {
+        let tracker = JobTracker()
+        #expect(tracker.latestJSON("aaaaaaaaaaaa") == nil)
+        var first = snapshot("aaaaaaaaaaaa", seq: 1)
+        first.processed = 10
+        tracker.publish(JobEvent(type: .state, snapshot: first))
+        #expect(tracker.latestJSON("aaaaaaaaaaaa") == first.json)
+        #expect(tracker.latestJSON("aaaaaaaaaaaa") == first.json)
+        var second = snapshot("aaaaaaaaaaaa", seq: 2)
+        second.processed = 20
+        tracker.publish(JobEvent(type: .progress, snapshot: second))
+        #expect(tracker.latestJSON("aaaaaaaaaaaa") == second.json)
+        #expect(first.json != second.json)
+        tracker.publish(JobEvent(type: .state, snapshot: snapshot("aaaaaaaaaaaa", seq: 3, state: .completed)))
+        #expect(tracker.latestJSON("aaaaaaaaaaaa") == nil)
+    }
+
     @Test func slowObserverNeverBlocksPublisherAndKeepsStateEvents() {
         let tracker = JobTracker(maxPendingPerObserver: 20)
         let gate = Mutex(false)
