@@ -23,16 +23,19 @@ public struct Router: Sendable {
         let handler: Handler
     }
 
+    /// One path position. Nodes live in one array and name their children by index, so a
+    /// lookup reads them in place instead of copying nested values (and their references).
     private struct Node: Sendable {
         /// Literal children, few per node: searched by comparing bytes, so a lookup allocates
         /// nothing and hashes nothing.
-        var literals: [(key: [UInt8], node: Node)] = []
-        var parameter: [Node] = []
+        var literals: [(key: [UInt8], node: Int)] = []
+        var parameter: Int?
         var parameterName = ""
         var routes: [HTTPMethod: Route] = [:]
     }
 
-    private var root = Node()
+    /// Every node; the root is the first.
+    private var nodes = [Node()]
     /// Called when no route matches the path (for example the static file handler); nil
     /// answers 404.
     public var fallback: Handler?
@@ -44,7 +47,7 @@ public struct Router: Sendable {
     /// and pattern replaces the earlier one.
     public mutating func add(_ method: HTTPMethod, _ pattern: String, body: BodyMode = .buffered(), _ handler: @escaping Handler) {
         let route = Route(method: method, pattern: pattern, body: body, handler: handler)
-        Router.insert(route, segments: Router.segments(of: pattern)[...], into: &root)
+        insert(route, segments: Router.segments(of: pattern)[...], at: 0)
     }
 
     /// Registers a GET route (HEAD is answered by it too, without the body).
@@ -62,26 +65,32 @@ public struct Router: Sendable {
         return trimmed.split(separator: "/", omittingEmptySubsequences: false)
     }
 
-    private static func insert(_ route: Route, segments: ArraySlice<Substring>, into node: inout Node) {
+    private mutating func insert(_ route: Route, segments: ArraySlice<Substring>, at node: Int) {
         guard let first = segments.first else {
-            node.routes[route.method] = route
+            nodes[node].routes[route.method] = route
             return
         }
         let rest = segments.dropFirst()
         if first.hasPrefix("{"), first.hasSuffix("}"), first.count > 2 {
-            node.parameterName = String(first.dropFirst().dropLast())
-            if node.parameter.isEmpty { node.parameter = [Node()] }
-            insert(route, segments: rest, into: &node.parameter[0])
+            nodes[node].parameterName = String(first.dropFirst().dropLast())
+            let child = nodes[node].parameter ?? addNode()
+            nodes[node].parameter = child
+            insert(route, segments: rest, at: child)
         } else {
             let key = Array(first.utf8)
-            if let index = node.literals.firstIndex(where: { $0.key == key }) {
-                insert(route, segments: rest, into: &node.literals[index].node)
+            if let existing = nodes[node].literals.first(where: { $0.key == key }) {
+                insert(route, segments: rest, at: existing.node)
             } else {
-                var child = Node()
-                insert(route, segments: rest, into: &child)
-                node.literals.append((key, child))
+                let child = addNode()
+                nodes[node].literals.append((key, child))
+                insert(route, segments: rest, at: child)
             }
         }
+    }
+
+    private mutating func addNode() -> Int {
+        nodes.append(Node())
+        return nodes.count - 1
     }
 
     /// The outcome of a lookup.
@@ -95,31 +104,33 @@ public struct Router: Sendable {
         var parameters = HTTPParameters()
         var start = path.utf8.startIndex
         if start < path.utf8.endIndex, path.utf8[start] == UInt8(ascii: "/") { start = path.utf8.index(after: start) }
-        guard let node = Router.find(path, from: start, in: root, parameters: &parameters) else { return .notFound }
-        if let route = node.routes[method] { return .found(route, parameters) }
-        if method == .HEAD, let route = node.routes[.GET] { return .found(route, parameters) }
-        guard !node.routes.isEmpty else { return .notFound }
-        var allow = Set(node.routes.keys.map(\.rawValue))
+        guard let index = find(path, from: start, in: 0, parameters: &parameters) else { return .notFound }
+        let routes = nodes[index].routes
+        if let route = routes[method] { return .found(route, parameters) }
+        if method == .HEAD, let route = routes[.GET] { return .found(route, parameters) }
+        guard !routes.isEmpty else { return .notFound }
+        var allow = Set(routes.keys.map(\.rawValue))
         if allow.contains("GET") { allow.insert("HEAD") }
         return .methodNotAllowed(allow: allow.sorted())
     }
 
     /// Walks `path` segment by segment from `start` (nil once the last segment is consumed),
     /// as `segments(of:)` would split it: empty segments count, a trailing `/` ends in one.
-    private static func find(_ path: Substring, from start: String.Index?, in node: Node,
-                             parameters: inout HTTPParameters) -> Node? {
-        guard let start else { return node.routes.isEmpty ? nil : node }
+    private func find(_ path: Substring, from start: String.Index?, in node: Int,
+                      parameters: inout HTTPParameters) -> Int? {
+        guard let start else { return nodes[node].routes.isEmpty ? nil : node }
         let utf8 = path.utf8
         let end = utf8[start...].firstIndex(of: UInt8(ascii: "/")) ?? utf8.endIndex
         let next = end == utf8.endIndex ? nil : utf8.index(after: end)
         let segment = utf8[start..<end]
-        if let literal = node.literals.first(where: { $0.key.elementsEqual(segment) }),
-           let found = find(path, from: next, in: literal.node, parameters: &parameters) {
-            return found
+        let literals = nodes[node].literals
+        for literal in 0..<literals.count where literals[literal].key.elementsEqual(segment) {
+            if let found = find(path, from: next, in: literals[literal].node, parameters: &parameters) { return found }
+            break
         }
-        if let child = node.parameter.first, start != end, let value = percentDecode(path[start..<end]) {
+        if let child = nodes[node].parameter, start != end, let value = percentDecode(path[start..<end]) {
             let mark = parameters.pairs.count
-            parameters.pairs.append((node.parameterName, value))
+            parameters.pairs.append((nodes[node].parameterName, value))
             if let found = find(path, from: next, in: child, parameters: &parameters) { return found }
             parameters.pairs.removeSubrange(mark...)
         }

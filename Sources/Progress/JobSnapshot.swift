@@ -136,6 +136,7 @@ public enum JobID {
     }
 
     /// Whether `text` has the shape of a job id (so a path segment can be rejected early).
+    @inlinable
     public static func isValid(_ text: some StringProtocol) -> Bool {
         var count = 0
         for byte in text.utf8 {

@@ -31,6 +31,9 @@ public final class SecurityGate: Sendable {
     /// Failed authentications per client address; nil when `--auth-failure-limit off`.
     public let failures: AuthFailureLimiter?
     private let docsHeaders: HeaderList
+    /// `headers.api()` and `headers.dashboard()`, built once: every response carries one.
+    private let apiHeaders: HeaderList
+    private let dashboardHeaders: HeaderList
     private let refusals: [AuthError.Code: MetricCounter]
     private let preflights = MetricCounter()
 
@@ -45,6 +48,8 @@ public final class SecurityGate: Sendable {
         self.monotonicClock = monotonicClock
         failures = configuration.authFailures.map { AuthFailureLimiter(policy: $0) }
         docsHeaders = headers.staticDocument(inlineStyles: SecurityGate.inlineStyles(of: DocsPage.html()))
+        apiHeaders = headers.api()
+        dashboardHeaders = headers.dashboard()
         var refusals: [AuthError.Code: MetricCounter] = [:]
         for code in AuthError.Code.allCases { refusals[code] = MetricCounter() }
         self.refusals = refusals
@@ -174,9 +179,10 @@ public final class SecurityGate: Sendable {
         case "/docs"?:
             list = docsHeaders
         case let pattern? where pattern.hasPrefix("/api/") || pattern == "/openapi.json" || pattern == "/healthz" || pattern == "/metrics":
-            list = headers.api() + cors.responseHeaders(origin: head.headers["Origin"])
+            let origin = cors.responseHeaders(origin: head.headers["Origin"])
+            list = origin.isEmpty ? apiHeaders : apiHeaders + origin
         default:
-            list = headers.dashboard()
+            list = dashboardHeaders
         }
         return list
     }
