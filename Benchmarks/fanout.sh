@@ -158,8 +158,9 @@ def pick(mode, peer, conns=None):
     found = runs(mode, peer, conns)
     return found[0] if found else None
 def median(mode, peer, conns, key):
+    # median_low: an even number of rounds gives one measured value, not the mean of two.
     values = [r.get(key) for r in runs(mode, peer, conns) if isinstance(r.get(key), (int, float))]
-    return statistics.median(values) if values else None
+    return statistics.median_low(values) if values else None
 def ratio(a, b, higher_better=True):
     if not a or not b: return "-"
     return f"{(a / b if higher_better else b / a):.2f}x"
@@ -194,8 +195,8 @@ for n in sorted({r["conns"] for r in rows if r["mode"] == "fanout"}):
         print(f"| deliveries / CPU-s ratio per round, {n} subs |" + " |" * (1 + len(peers)) + " " + " | ".join(per_round) + " |")
     t = [r for r in runs("fanout", "tally", n) if r.get("srv_loop_ms") and r.get("srv_stored_ms")]
     if t:
-        s = {q: statistics.median([r["srv_stored_ms"][q] for r in t]) for q in ("p50", "p99")}
-        l = {q: statistics.median([r["srv_loop_ms"][q] for r in t]) for q in ("p50", "p99")}
+        s = {q: statistics.median_low([r["srv_stored_ms"][q] for r in t]) for q in ("p50", "p99")}
+        l = {q: statistics.median_low([r["srv_loop_ms"][q] for r in t]) for q in ("p50", "p99")}
         print(f"| tally: stamp to stored / to loop start, p50 p99 ms, {n} subs | {s['p50']} {s['p99']} / "
               f"{l['p50']} {l['p99']} |" + " |" * (2 * len(peers)))
 if any(r["mode"] == "idle" for r in rows):
