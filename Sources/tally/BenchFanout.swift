@@ -84,16 +84,7 @@ func runFanoutServer(_ arguments: [String]) -> Int32 {
     defer { try? FileManager.default.removeItem(atPath: work) }
     var configuration = benchServerConfiguration(port: port, loops: loops, work: work)
     configuration.api.redisURL = redisURL
-    raiseDescriptorLimit()
-    TerminationSignals.block()
-    let application: TallyApplication
-    do {
-        application = try TallyApplication(configuration: configuration, logger: Logger.standardError(level: .error))
-        try application.start()
-    } catch {
-        printError("tally bench fanout-server: \(error.description)\n")
-        return 1
-    }
+    guard let application = startBenchServer(configuration, command: "fanout-server") else { return 1 }
     defer { application.shutdown() }
     if let redis = application.api.redis {
         // Connected before the job exists, so the other node hears of it from its first event.
@@ -266,6 +257,23 @@ private func realtimeNanoseconds() -> Int64 {
     return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
 }
 
+/// Starts a benchmark server: descriptor limit raised, termination signals blocked (the
+/// command waits for them), the application built, `prepare`d and listening. Nil, after saying
+/// why on stderr, when it cannot start.
+func startBenchServer(_ configuration: TallyConfiguration, command: String,
+                      prepare: (TallyApplication) -> Void = { _ in }) -> TallyApplication? {
+    raiseDescriptorLimit()
+    TerminationSignals.block()
+    do {
+        let application = try TallyApplication(configuration: configuration, logger: Logger.standardError(level: .error))
+        prepare(application)
+        try application.start()
+        return application
+    } catch {
+        printError("tally bench \(command): \(error.description)\n")
+        return nil
+    }
+}
 
 /// The configuration every benchmark server starts from: the whole application on loopback in a
 /// throwaway directory, with the per-address and total connection caps and the rate limit off,

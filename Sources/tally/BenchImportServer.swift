@@ -60,18 +60,10 @@ func runImportServer(_ arguments: [String]) -> Int32 {
     // A client that falls more than the pong timeout (10 s) behind is closed as dead; on an
     // overloaded machine the load generator does, and its closes would read as lost events.
     configuration.api.webSocketPingSeconds = 280
-    raiseDescriptorLimit()
-    TerminationSignals.block()
-    let application: TallyApplication
-    do {
-        application = try TallyApplication(configuration: configuration, logger: Logger.standardError(level: .error))
-        // Held before the port opens, so no upload can start before the subscribers follow it.
-        application.api.imports.holdQueue()
-        try application.start()
-    } catch {
-        printError("tally bench import-server: \(error.description)\n")
-        return 1
-    }
+    // The queue is held before the port opens, so no upload can start before the subscribers
+    // follow it.
+    guard let application = startBenchServer(configuration, command: "import-server",
+                                             prepare: { $0.api.imports.holdQueue() }) else { return 1 }
     defer { application.shutdown() }
     let imports = application.api.imports
     let ended = DispatchSemaphore(value: 0)
