@@ -79,14 +79,9 @@ import Testing
         var text = rowsOnly(50_000)
         for i in 1...10 { text += "\(i),again,1\n" }
         let file = dir.write("u.csv", text)
-        var id = ""
-        do {
-            let service = try makeService(dir)
-            defer { service.shutdown() }
-            id = try service.submit(path: file, options: ImportOptions(schema: numberedSchema, batchSize: 300, hasHeader: false)).id
-            while (try service.job(id)?.processed ?? 0) < 300 { usleep(500) }
-            service.shutdown()
-        }
+        let id = try interruptedImport(dir, file: file,
+                                       options: ImportOptions(schema: numberedSchema, batchSize: 300, hasHeader: false),
+                                       afterRows: 300)
         let service = try makeService(dir)
         defer { service.shutdown() }
         let done = try #require(try waitForEnd(service, id))

@@ -48,19 +48,7 @@ func makeStoreSeq(_ dir: ImportTempDirectory, _ id: String) throws -> Int64? {
     }
 
     @Test func progressEventsAreThrottledAndPersistedWithTheirSeq() throws {
-        let dir = ImportTempDirectory()
-        let file = dir.write("p.csv", numberedCSV(rows: 3000))
-        let clock = ManualClock()
-        let service = try makeService(dir) {
-            $0.clock = clock.clock
-            $0.throttle = ThrottlePolicy(everyRows: 500, everyFraction: 1, minInterval: 0)
-        }
-        defer { service.shutdown() }
-        let log = EventLog(service.tracker)
-        let job = try service.submit(path: file, options: ImportOptions(batchSize: 100_000))
-        let done = try #require(try waitForEnd(service, job.id))
-        service.tracker.waitForDelivery()
-        let events = log.of(job.id)
+        let (done, events) = try throttledImport()
         let progress = events.filter { $0.type == .progress }
         // Every 500 rows, with the total estimated from bytes on the way.
         #expect(progress.map(\.snapshot.processed) == [500, 1000, 1500, 2000, 2500, 3000])
@@ -69,23 +57,29 @@ func makeStoreSeq(_ dir: ImportTempDirectory, _ id: String) throws -> Int64? {
         #expect(done.seq == Int64(events.count))
     }
 
-    /// Runs `progressEventsAreThrottledAndPersistedWithTheirSeq`'s import with a fan-out
-    /// budget and `subscribers` watching; returns the job's event types.
-    func importEvents(budget: Int, subscribers: Int) throws -> [JobEvent] {
+    /// Imports 3,000 rows with a progress event due every 500 and a clock that never moves,
+    /// with a fan-out `budget` (nil: the default configuration's) and `subscribers` watching;
+    /// returns the stored end state and the job's events.
+    func throttledImport(budget: Int? = nil, subscribers: Int = 0) throws -> (done: JobSnapshot, events: [JobEvent]) {
         let dir = ImportTempDirectory()
         let file = dir.write("p.csv", numberedCSV(rows: 3000))
         let clock = ManualClock()
         let service = try makeService(dir) {
             $0.clock = clock.clock
             $0.throttle = ThrottlePolicy(everyRows: 500, everyFraction: 1, minInterval: 0)
-            $0.fanout = FanoutBudget(deliveriesPerSecond: budget, subscribers: { _ in subscribers })
+            if let budget { $0.fanout = FanoutBudget(deliveriesPerSecond: budget, subscribers: { _ in subscribers }) }
         }
         defer { service.shutdown() }
         let log = EventLog(service.tracker)
         let job = try service.submit(path: file, options: ImportOptions(batchSize: 100_000))
         let done = try #require(try waitForEnd(service, job.id))
         service.tracker.waitForDelivery()
-        let events = log.of(job.id)
+        return (done, log.of(job.id))
+    }
+
+    /// `throttledImport` under a fan-out budget; the import completes and its seqs have no hole.
+    func importEvents(budget: Int, subscribers: Int) throws -> [JobEvent] {
+        let (done, events) = try throttledImport(budget: budget, subscribers: subscribers)
         #expect(done.state == .completed && done.processed == 3000)
         #expect(events.map(\.seq) == Array(1...Int64(events.count)))
         return events
@@ -244,14 +238,8 @@ func makeStoreSeq(_ dir: ImportTempDirectory, _ id: String) throws -> Int64? {
         var text = numberedCSV(rows: 50_000)
         for i in 1...10 { text += "\(i),again,1\n" }
         let file = dir.write("u.csv", text)
-        var id = ""
-        do {
-            let service = try makeService(dir)
-            defer { service.shutdown() }
-            id = try service.submit(path: file, options: ImportOptions(schema: numberedSchema, batchSize: 300)).id
-            while (try service.job(id)?.processed ?? 0) < 300 { usleep(500) }
-            service.shutdown()
-        }
+        let id = try interruptedImport(dir, file: file, options: ImportOptions(schema: numberedSchema, batchSize: 300),
+                                       afterRows: 300)
         let service = try makeService(dir)
         defer { service.shutdown() }
         let done = try #require(try waitForEnd(service, id))

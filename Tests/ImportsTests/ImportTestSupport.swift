@@ -54,6 +54,17 @@ func makeService(_ dir: ImportTempDirectory, tracker: JobTracker = JobTracker(),
 }
 
 /// Polls until the job reaches a terminal state (or 30 s pass).
+/// Submits `file`, lets the import commit at least `rows` rows, and shuts the service down
+/// mid-import (a restart); returns the job's id for the next service to resume.
+func interruptedImport(_ dir: ImportTempDirectory, file: String, options: ImportOptions, afterRows rows: Int64) throws -> String {
+    let service = try makeService(dir)
+    defer { service.shutdown() }
+    let id = try service.submit(path: file, options: options).id
+    while (try service.job(id)?.processed ?? 0) < rows { usleep(500) }
+    service.shutdown()
+    return id
+}
+
 func waitForEnd(_ service: ImportService, _ id: String, timeout: Double = 30) throws -> JobSnapshot? {
     let deadline = Date().addingTimeInterval(timeout)
     while Date() < deadline {
