@@ -2,6 +2,18 @@ import Testing
 @testable import TallyApp
 
 struct MetricsRegistryTests {
+    @Test func responsesAreCountedByStatusThroughTheKeptCounters() {
+        let metrics = APIMetrics()
+        for status in [200, 200, 404, 200] { metrics.countResponse(status: status) }
+        let text = metrics.registry.exposition()
+        #expect(text.contains("tally_http_requests_total{status=\"200\"} 3\n"), "\(text)")
+        #expect(text.contains("tally_http_requests_total{status=\"404\"} 1\n"), "\(text)")
+        // The kept counter is the registry's own: counting through either moves the same figure.
+        metrics.registry.counter("tally_http_requests_total", help: "", labels: [("status", "404")]).increment()
+        metrics.countResponse(status: 404)
+        #expect(metrics.registry.exposition().contains("tally_http_requests_total{status=\"404\"} 3\n"))
+    }
+
     @Test func writesTheTextExpositionFormat() {
         let registry = MetricsRegistry()
         let ok = registry.counter("tally_http_requests_total", help: "Requests by status.", labels: [("status", "200")])
